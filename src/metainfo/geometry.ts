@@ -26,7 +26,7 @@ export class Geometry {
     readonly pieceLength: number,
   ) {
     this.pieceCount = totalLength === 0 ? 0 : Math.ceil(totalLength / pieceLength);
-    this.lastPieceLength = totalLength - (this.pieceCount - 1) * pieceLength;
+    this.lastPieceLength = this.pieceCount === 0 ? 0 : totalLength - (this.pieceCount - 1) * pieceLength;
   }
 
   /** Validates an index from outside (a peer, a URL) into a `PieceIndex`. */
@@ -87,15 +87,16 @@ export class Geometry {
 
   /**
    * The pieces overlapping torrent bytes [offset, offset + length) as [first, end). An empty range
-   * yields first === end.
+   * yields first === end. Both ends are clamped to pieceCount: bytes past the end of the torrent
+   * have no pieces, and every index below `end` must be a valid PieceIndex.
    */
   piecesFor(offset: number, length: number): [PieceIndex, PieceIndex] {
-    if (length <= 0) {
-      const p = Math.min(Math.floor(offset / this.pieceLength), this.pieceCount) as PieceIndex;
-      return [p, p];
-    }
-    const first = Math.floor(offset / this.pieceLength) as PieceIndex;
-    const end = (Math.floor((offset + length - 1) / this.pieceLength) + 1) as PieceIndex;
+    const first = Math.min(Math.floor(offset / this.pieceLength), this.pieceCount) as PieceIndex;
+    if (length <= 0) return [first, first];
+    const end = Math.min(
+      Math.floor((offset + length - 1) / this.pieceLength) + 1,
+      this.pieceCount,
+    ) as PieceIndex;
     return [first, end];
   }
 }

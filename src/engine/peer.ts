@@ -1,0 +1,408 @@
+/**
+ * The engine's side of one peer connection: BEP 3 choke/interest state, what the peer has, our
+ * block requests in flight to it, and its requests to us. The wire (framing, handshake) is below
+ * in protocol/; decisions that involve the whole torrent (what to request, what a block means)
+ * are the host's.
+ */
+import type { Clock } from '../clock.js';
+import { BLOCK_SIZE, type Geometry, type PieceIndex } from '../metainfo/geometry.js';
+import { WireProtocolError } from '../protocol/errors.js';
+import { type ExtendedHandshake, decodeExtendedHandshake } from '../protocol/extension.js';
+import type { Message } from '../protocol/messages.js';
+import type { PeerWire } from '../protocol/peer-wire.js';
+import { Bitfield } from './bitfield.js';
+import {
+  MAX_PEER_READS_IN_FLIGHT,
+  MAX_PEER_REQUEST_QUEUE,
+  MAX_REQUESTS_PER_PEER,
+  MAX_SERVED_BLOCK,
+  MIN_REQUESTS_PER_PEER,
+  REQUEST_QUEUE_SECONDS,
+} from './constants.js';
+import { RateMeter } from './rate.js';
+
+export type PeerSource = 'tracker' | 'incoming' | 'magnet' | 'manual';
+
+/** Haves the peer announced before we knew the piece count, kept until we do. Bounded. */
+const MAX_EARLY_HAVES = 100_000;
+
+export interface PeerHost {
+  readonly geometry: Geometry | undefined;
+  readonly clock: Clock;
+  /** Our completed pieces, undefined while the info is unknown. */
+  readonly ourPieces: Bitfield | undefined;
+  peerHasChanged(peer: Peer, added: PieceIndex | 'all', bits: Bitfield): void;
+  peerCanRequest(peer: Peer): void;
+  blockReceived(peer: Peer, piece: PieceIndex, begin: number, data: Uint8Array): void;
+  requestEnded(piece: PieceIndex, block: number): void;
+  extendedHandshake(peer: Peer, hs: ExtendedHandshake): void;
+  extendedMessage(peer: Peer, id: number, payload: Uint8Array): void;
+  uploadInterestChanged(peer: Peer): void;
+  readBlock(piece: PieceIndex, begin: number, length: number): Promise<Buffer>;
+  peerClosed(peer: Peer, error: Error | undefined): void;
+}
+
+interface Outstanding {
+  readonly piece: PieceIndex;
+  readonly block: number;
+  readonly sentAt: number;
+}
+
+interface PeerRequest {
+  readonly index: PieceIndex;
+  readonly begin: number;
+  readonly length: number;
+  cancelled: boolean;
+}
+
+export class Peer {
+  readonly wire: PeerWire;
+  readonly key: string;
+  readonly source: PeerSource;
+  readonly #host: PeerHost;
+
+  amChoking = true;
+  amInterested = false;
+  peerChoking = true;
+  peerInterested = false;
+  /** Set once we know the piece count and the peer told us what it has. */
+  has: Bitfield | undefined;
+  extended: ExtendedHandshake | undefined;
+  strikes = 0;
+  /** Pieces it has that we lack, kept by the torrent; we are interested while this is positive. */
+  interestingPieces = 0;
+  readonly down: RateMeter;
+  readonly up: RateMeter;
+  readonly connectedAt: number;
+  usefulBytes = 0;
+
+  readonly #outstanding = new Map<number, Outstanding>();
+  readonly #allowedFast = new Set<number>();
+  readonly #queue: PeerRequest[] = [];
+  #readsInFlight = 0;
+  #early: { bits?: Uint8Array; all?: boolean; haves: Set<number> } | undefined = { haves: new Set() };
+  #closed = false;
+
+  constructor(wire: PeerWire, key: string, source: PeerSource, host: PeerHost) {
+    this.wire = wire;
+    this.key = key;
+    this.source = source;
+    this.#host = host;
+    this.down = new RateMeter(() => host.clock.now());
+    this.up = new RateMeter(() => host.clock.now());
+    this.connectedAt = host.clock.now();
+    wire.on('message', ({ message }) => {
+      try {
+        this.#onMessage(message);
+      } catch (e) {
+        // A payload our decoders refuse (extension messages) ends the connection, nothing else.
+        this.close(e instanceof Error ? e : new WireProtocolError(String(e)));
+      }
+    });
+    wire.on('drain', () => this.#pump());
+    wire.on('close', ({ error }) => this.#onClose(error));
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get fast(): boolean {
+    return this.wire.remoteExtensions.fast;
+  }
+
+  get requestsInFlight(): number {
+    return this.#outstanding.size;
+  }
+
+  /** How many block requests we keep in flight: enough to cover REQUEST_QUEUE_SECONDS at its rate. */
+  get requestLimit(): number {
+    const byRate = Math.ceil((this.down.rate * REQUEST_QUEUE_SECONDS) / BLOCK_SIZE);
+    const theirs = this.extended?.reqq ?? MAX_REQUESTS_PER_PEER;
+    return Math.max(1, Math.min(theirs, MAX_REQUESTS_PER_PEER, Math.max(MIN_REQUESTS_PER_PEER, byRate)));
+  }
+
+  /** Whether we may send requests now (unchoked, or the piece is allowed-fast). */
+  canRequest(piece: PieceIndex): boolean {
+    return !this.peerChoking || this.#allowedFast.has(piece);
+  }
+
+  hasRequested(piece: PieceIndex, block: number): boolean {
+    return this.#outstanding.has(requestKey(piece, block));
+  }
+
+  /** Called by the host once the torrent's piece count is known: applies what the peer sent before. */
+  infoKnown(g: Geometry): void {
+    this.wire.setPieceCount(g.pieceCount);
+    const early = this.#early;
+    this.#early = undefined;
+    if (!early) return;
+    let bits: Bitfield | undefined;
+    if (early.all) bits = Bitfield.full(g.pieceCount);
+    else if (early.bits) {
+      if (early.bits.length !== Math.ceil(g.pieceCount / 8)) {
+        this.close(new WireProtocolError('bitfield length does not match the piece count'));
+        return;
+      }
+      bits = Bitfield.from(early.bits, g.pieceCount);
+    }
+    for (const i of early.haves) {
+      if (i >= g.pieceCount) {
+        this.close(new WireProtocolError(`have for piece ${i} of ${g.pieceCount}`));
+        return;
+      }
+      bits ??= new Bitfield(g.pieceCount);
+      bits.set(i);
+    }
+    this.has = bits ?? new Bitfield(g.pieceCount);
+    this.#host.peerHasChanged(this, 'all', this.has);
+  }
+
+  setInterested(v: boolean): void {
+    if (this.amInterested === v || this.#closed) return;
+    this.amInterested = v;
+    this.wire.send({ type: v ? 'interested' : 'not-interested' });
+  }
+
+  setChoking(v: boolean): void {
+    if (this.amChoking === v || this.#closed) return;
+    this.amChoking = v;
+    this.wire.send({ type: v ? 'choke' : 'unchoke' });
+    if (v) this.#dropQueue(true);
+    else this.#pump();
+  }
+
+  sendHave(i: PieceIndex): void {
+    if (!this.#closed) this.wire.send({ type: 'have', index: i });
+  }
+
+  request(piece: PieceIndex, block: number, length: number): void {
+    this.#outstanding.set(requestKey(piece, block), { piece, block, sentAt: this.#host.clock.now() });
+    this.wire.send({ type: 'request', index: piece, begin: block * BLOCK_SIZE, length });
+  }
+
+  cancel(piece: PieceIndex, block: number, length: number): void {
+    if (!this.#outstanding.delete(requestKey(piece, block))) return;
+    this.#host.requestEnded(piece, block);
+    this.wire.send({ type: 'cancel', index: piece, begin: block * BLOCK_SIZE, length });
+  }
+
+  /** Gives up on requests older than `timeoutMs`; returns how many. */
+  expireRequests(now: number, timeoutMs: number): number {
+    let n = 0;
+    for (const [k, r] of this.#outstanding) {
+      if (now - r.sentAt < timeoutMs) break;
+      this.#outstanding.delete(k);
+      this.#host.requestEnded(r.piece, r.block);
+      n++;
+    }
+    return n;
+  }
+
+  /** The oldest request still in flight for the piece, or undefined. */
+  oldestRequestAge(piece: PieceIndex, now: number): number | undefined {
+    for (const r of this.#outstanding.values()) if (r.piece === piece) return now - r.sentAt;
+    return undefined;
+  }
+
+  close(error?: Error): void {
+    this.wire.close(error);
+  }
+
+  #onMessage(m: Message): void {
+    if (this.#closed) return;
+    switch (m.type) {
+      case 'keep-alive':
+        return;
+      case 'choke':
+        this.peerChoking = true;
+        // Without the Fast extension a choke silently discards our requests (BEP 3); with it the
+        // peer rejects each one explicitly (BEP 6).
+        if (!this.fast) this.#releaseAll();
+        return;
+      case 'unchoke':
+        this.peerChoking = false;
+        this.#host.peerCanRequest(this);
+        return;
+      case 'interested':
+      case 'not-interested':
+        this.peerInterested = m.type === 'interested';
+        this.#host.uploadInterestChanged(this);
+        return;
+      case 'have':
+        return this.#onHave(m.index);
+      case 'bitfield':
+        return this.#onBitfield(m.bits);
+      case 'have-all':
+        return this.#onHaveAll();
+      case 'have-none':
+        return this.#onBitfield(undefined);
+      case 'request':
+        return this.#onRequest(m.index, m.begin, m.length);
+      case 'cancel':
+        for (const r of this.#queue) {
+          if (r.index === m.index && r.begin === m.begin && r.length === m.length) r.cancelled = true;
+        }
+        return;
+      case 'piece':
+        return this.#onPiece(m.index, m.begin, m.block);
+      case 'reject': {
+        const block = m.begin / BLOCK_SIZE;
+        if (this.#outstanding.delete(requestKey(m.index, block))) {
+          this.#host.requestEnded(m.index as PieceIndex, block);
+        }
+        return;
+      }
+      case 'allowed-fast':
+        if (this.#allowedFast.size < MAX_EARLY_HAVES) this.#allowedFast.add(m.index);
+        this.#host.peerCanRequest(this);
+        return;
+      case 'extended':
+        return this.#onExtended(m.id, m.payload);
+      case 'suggest':
+      case 'port':
+        return;
+    }
+  }
+
+  #onHave(i: number): void {
+    if (this.has) {
+      if (this.has.set(i)) this.#host.peerHasChanged(this, i as PieceIndex, this.has);
+      return;
+    }
+    if (!this.#early) return;
+    if (this.#early.haves.size >= MAX_EARLY_HAVES) {
+      this.close(new WireProtocolError('too many have messages before metadata'));
+      return;
+    }
+    this.#early.haves.add(i);
+  }
+
+  #onBitfield(bits: Uint8Array | undefined): void {
+    const g = this.#host.geometry;
+    if (this.has || !this.#early) {
+      this.close(new WireProtocolError('bitfield after the first message'));
+      return;
+    }
+    if (!g) {
+      if (bits) this.#early.bits = Uint8Array.from(bits);
+      return;
+    }
+    this.#early = undefined;
+    this.has = bits ? Bitfield.from(bits, g.pieceCount) : new Bitfield(g.pieceCount);
+    this.#host.peerHasChanged(this, 'all', this.has);
+  }
+
+  #onHaveAll(): void {
+    const g = this.#host.geometry;
+    if (this.has || !this.#early) {
+      this.close(new WireProtocolError('have-all after the first message'));
+      return;
+    }
+    if (!g) {
+      this.#early.all = true;
+      return;
+    }
+    this.#early = undefined;
+    this.has = Bitfield.full(g.pieceCount);
+    this.#host.peerHasChanged(this, 'all', this.has);
+  }
+
+  #onPiece(index: number, begin: number, block: Uint8Array): void {
+    const g = this.#host.geometry;
+    this.down.add(block.length);
+    if (!g || !g.isPieceIndex(index) || !g.isBlock(index, begin, block.length)) return;
+    const b = begin / BLOCK_SIZE;
+    if (this.#outstanding.delete(requestKey(index, b))) this.#host.requestEnded(index, b);
+    this.#host.blockReceived(this, index, begin, block);
+    this.#host.peerCanRequest(this);
+  }
+
+  #onRequest(index: number, begin: number, length: number): void {
+    const g = this.#host.geometry;
+    const ours = this.#host.ourPieces;
+    const ok =
+      g !== undefined &&
+      ours !== undefined &&
+      g.isPieceIndex(index) &&
+      ours.has(index) &&
+      g.isRequestable(index, begin, length, MAX_SERVED_BLOCK) &&
+      !this.amChoking;
+    if (!ok) {
+      if (this.fast) this.wire.send({ type: 'reject', index, begin, length });
+      return;
+    }
+    if (this.#queue.length >= MAX_PEER_REQUEST_QUEUE) {
+      this.close(new WireProtocolError(`more than ${MAX_PEER_REQUEST_QUEUE} requests queued`));
+      return;
+    }
+    this.#queue.push({ index, begin, length, cancelled: false });
+    this.#pump();
+  }
+
+  #onExtended(id: number, payload: Uint8Array): void {
+    if (id === 0) {
+      this.#host.extendedHandshake(this, decodeExtendedHandshake(payload));
+      return;
+    }
+    this.#host.extendedMessage(this, id, payload);
+  }
+
+  #pump(): void {
+    while (
+      !this.#closed &&
+      !this.amChoking &&
+      this.#readsInFlight < MAX_PEER_READS_IN_FLIGHT &&
+      this.#queue.length > 0 &&
+      !this.wire.writableNeedDrain
+    ) {
+      const r = this.#queue.shift()!;
+      if (r.cancelled) continue;
+      this.#readsInFlight++;
+      this.#host
+        .readBlock(r.index, r.begin, r.length)
+        .then(
+          (block) => {
+            if (this.#closed || r.cancelled || this.amChoking) return;
+            this.wire.send({ type: 'piece', index: r.index, begin: r.begin, block });
+            this.up.add(block.length);
+          },
+          () => {
+            if (!this.#closed && this.fast) {
+              this.wire.send({ type: 'reject', index: r.index, begin: r.begin, length: r.length });
+            }
+          },
+        )
+        .finally(() => {
+          this.#readsInFlight--;
+          this.#pump();
+        });
+    }
+  }
+
+  #dropQueue(sendRejects: boolean): void {
+    const q = this.#queue.splice(0);
+    if (!sendRejects || !this.fast || this.#closed) return;
+    for (const r of q) {
+      if (!r.cancelled) this.wire.send({ type: 'reject', index: r.index, begin: r.begin, length: r.length });
+    }
+  }
+
+  #releaseAll(): void {
+    const all = [...this.#outstanding.values()];
+    this.#outstanding.clear();
+    for (const r of all) this.#host.requestEnded(r.piece, r.block);
+  }
+
+  #onClose(error: Error | undefined): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#releaseAll();
+    this.#dropQueue(false);
+    this.#host.peerClosed(this, error);
+  }
+}
+
+function requestKey(piece: number, block: number): number {
+  return piece * 65536 + block;
+}

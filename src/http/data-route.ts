@@ -1,0 +1,167 @@
+/**
+ * GET/HEAD /data: a file of a torrent (or the whole torrent) with RFC 9110 Range semantics.
+ *
+ * Every header is computed from the info dict alone (size, type from the extension, ETag), so
+ * HEAD and the headers of every response go out before any piece has arrived. Bodies stream from
+ * engine readers with backpressure; a client that goes away aborts its reads at once, which drops
+ * their priorities.
+ */
+import { once } from 'node:events';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { READ_CHUNK_BYTES } from '../engine/constants.js';
+import type { Reader } from '../engine/reader.js';
+import type { TorrentRef } from '../engine/torrent-ref.js';
+import { type TorrentInfo, findFile } from '../metainfo/info.js';
+import { evaluatePreconditions } from './conditional.js';
+import { basename, contentDisposition } from './content-disposition.js';
+import { contentTypeFor } from './content-type.js';
+import { fileEtag } from './etag.js';
+import { NotFoundError } from './http-errors.js';
+import { planMultipart } from './multipart.js';
+import { type ByteRange, contentRange, decideRange, unsatisfiedContentRange } from './range.js';
+
+/** Bytes of the representation: a file or the whole torrent. */
+interface Representation {
+  /** Offset of its first byte in the torrent. */
+  readonly offset: number;
+  readonly size: number;
+  readonly etag: string;
+  readonly contentType: string;
+  readonly filename: string;
+}
+
+/** `path` undefined = whole torrent. */
+export function representation(info: TorrentInfo, path: string | undefined): Representation {
+  if (path === undefined) {
+    return {
+      offset: 0,
+      size: info.totalLength,
+      etag: fileEtag(info.infoHash, 'all'),
+      contentType: contentTypeFor(info.multiFile ? '' : info.name),
+      filename: info.name,
+    };
+  }
+  const f = findFile(info, path);
+  if (!f) throw new NotFoundError('file not found');
+  return {
+    offset: f.offset,
+    size: f.length,
+    etag: fileEtag(info.infoHash, f.index),
+    contentType: contentTypeFor(f.displayPath),
+    filename: basename(f.displayPath),
+  };
+}
+
+export async function serveData(
+  req: IncomingMessage,
+  res: ServerResponse,
+  torrent: TorrentRef,
+  path: string | undefined,
+  filename: string | undefined,
+  signal: AbortSignal,
+): Promise<void> {
+  const info = await torrent.waitInfo({ signal });
+  const rep = representation(info, path);
+  const method = req.method ?? 'GET';
+  const base: Record<string, string> = {
+    'Accept-Ranges': 'bytes',
+    ETag: rep.etag,
+    // The bytes of an infohash never change.
+    'Cache-Control': 'public, max-age=31536000, immutable',
+    'Content-Disposition': contentDisposition(filename || rep.filename),
+  };
+  const pre = evaluatePreconditions(
+    {
+      method,
+      ...optionalHeader('ifMatch', req.headers['if-match']),
+      ...optionalHeader('ifNoneMatch', req.headers['if-none-match']),
+    },
+    rep.etag,
+  );
+  if (pre === 'not-modified') {
+    res.writeHead(304, base).end();
+    return;
+  }
+  if (pre === 'precondition-failed') {
+    res.writeHead(412, { ...base, 'Content-Length': '0' }).end();
+    return;
+  }
+  const decision = decideRange(
+    { method, ...optionalHeader('range', req.headers.range), ...optionalHeader('ifRange', req.headers['if-range']) },
+    rep.size,
+    rep.etag,
+  );
+  const head = method === 'HEAD';
+  if (decision.kind === 'unsatisfiable') {
+    res.writeHead(416, { ...base, 'Content-Range': unsatisfiedContentRange(rep.size), 'Content-Length': '0' }).end();
+    return;
+  }
+  if (decision.kind === 'full') {
+    res.writeHead(200, { ...base, 'Content-Type': rep.contentType, 'Content-Length': String(rep.size) });
+    if (head || rep.size === 0) return void res.end();
+    await streamRanges(res, torrent, rep, [{ start: 0, end: rep.size - 1 }], undefined, signal);
+    return;
+  }
+  if (decision.ranges.length === 1) {
+    const r = decision.ranges[0]!;
+    res.writeHead(206, {
+      ...base,
+      'Content-Type': rep.contentType,
+      'Content-Range': contentRange(r, rep.size),
+      'Content-Length': String(r.end - r.start + 1),
+    });
+    if (head) return void res.end();
+    await streamRanges(res, torrent, rep, [r], undefined, signal);
+    return;
+  }
+  const plan = planMultipart(decision.ranges, rep.size, rep.contentType);
+  res.writeHead(206, { ...base, 'Content-Type': plan.contentType, 'Content-Length': String(plan.contentLength) });
+  if (head) return void res.end();
+  await streamRanges(
+    res,
+    torrent,
+    rep,
+    plan.parts.map((p) => p.range),
+    (i) => plan.parts[i]!.header,
+    signal,
+  );
+  res.end(plan.trailer);
+}
+
+async function streamRanges(
+  res: ServerResponse,
+  torrent: TorrentRef,
+  rep: Representation,
+  ranges: readonly ByteRange[],
+  partHeader: ((i: number) => Buffer) | undefined,
+  signal: AbortSignal,
+): Promise<void> {
+  for (let i = 0; i < ranges.length; i++) {
+    const r = ranges[i]!;
+    if (partHeader) await write(res, partHeader(i), signal);
+    const reader = torrent.openReader(rep.offset + r.start, rep.offset + r.end + 1);
+    try {
+      await pump(reader, res, signal);
+    } finally {
+      reader.close();
+    }
+  }
+  if (!partHeader) res.end();
+}
+
+async function pump(reader: Reader, res: ServerResponse, signal: AbortSignal): Promise<void> {
+  for (;;) {
+    const chunk = await reader.read({ max: READ_CHUNK_BYTES, signal });
+    if (chunk === null) return;
+    await write(res, chunk, signal);
+  }
+}
+
+async function write(res: ServerResponse, chunk: Buffer, signal: AbortSignal): Promise<void> {
+  if (!res.write(chunk)) await once(res, 'drain', { signal });
+}
+
+function optionalHeader<K extends string>(key: K, v: string | string[] | undefined): { [P in K]?: string } {
+  const value = Array.isArray(v) ? v.join(', ') : v;
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: string };
+}

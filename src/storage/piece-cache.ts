@@ -1,0 +1,274 @@
+/**
+ * The default backend: a content-addressed piece cache under `<dataDir>/pieces/`.
+ *
+ * Layout: a complete piece is one file `pieces/<h[0..2]>/<h>` named by the hex SHA-1 of its bytes,
+ * so equal pieces of different torrents are stored once and no torrent path is ever used as a disk
+ * path. An incomplete piece is written block by block to `pieces/partial/<h>-<n>` and renamed into
+ * place only after its bytes hashed right: rename is atomic, so after a crash (even `kill -9`
+ * mid-write) a complete-looking file always holds verified bytes, and leftovers in `partial/` are
+ * deleted on open. Completion is therefore the existence of the file: no database, no re-hashing
+ * on start.
+ */
+import { EventEmitter } from 'node:events';
+import { type FileHandle, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { throwIfAborted } from '../errors.js';
+import type { PieceIndex } from '../metainfo/geometry.js';
+import { type TorrentInfo, pieceHash } from '../metainfo/info.js';
+import { FileHasher } from './file-hasher.js';
+import {
+  type PieceStore,
+  type PieceWriter,
+  PieceNotStoredError,
+  StorageError,
+  type StoreStats,
+  type TorrentStorage,
+  type TorrentStorageEvents,
+} from './piece-store.js';
+
+/** Open read handles kept for complete pieces (streaming re-reads the same piece many times). */
+export const MAX_OPEN_READ_FILES = 64;
+
+type PieceKey = string;
+
+interface Entry {
+  size: number;
+}
+
+interface CachedHandle {
+  handle: FileHandle;
+  users: number;
+  evicted: boolean;
+}
+
+export class PieceCache implements PieceStore {
+  readonly #root: string;
+  readonly #partialDir: string;
+  readonly #hasher: FileHasher;
+  readonly #index = new Map<PieceKey, Entry>();
+  readonly #handles = new Map<PieceKey, Promise<CachedHandle>>();
+  readonly #madeDirs = new Set<string>();
+  #bytes = 0;
+  #partialSeq = 0;
+
+  constructor(opts: { dir: string; hasher?: FileHasher }) {
+    this.#root = opts.dir;
+    this.#partialDir = join(opts.dir, 'partial');
+    this.#hasher = opts.hasher ?? new FileHasher();
+  }
+
+  async open(opts: { signal?: AbortSignal } = {}): Promise<void> {
+    await rm(this.#partialDir, { recursive: true, force: true });
+    await mkdir(this.#partialDir, { recursive: true });
+    for (const shard of await readdir(this.#root)) {
+      throwIfAborted(opts.signal);
+      if (!/^[0-9a-f]{2}$/.test(shard)) continue;
+      const dir = join(this.#root, shard);
+      this.#madeDirs.add(dir);
+      for (const name of await readdir(dir)) {
+        if (!/^[0-9a-f]{40}$/.test(name) || !name.startsWith(shard)) continue;
+        const st = await stat(join(dir, name));
+        this.#index.set(name, { size: st.size });
+        this.#bytes += st.size;
+      }
+    }
+  }
+
+  async openTorrent(info: TorrentInfo): Promise<TorrentStorage> {
+    return new CacheTorrentStorage(this, info);
+  }
+
+  async close(): Promise<void> {
+    for (const [key, p] of this.#handles) {
+      this.#handles.delete(key);
+      const h = await p.catch(() => undefined);
+      if (h) await h.handle.close().catch(() => undefined);
+    }
+    await this.#hasher.close();
+  }
+
+  stats(): StoreStats {
+    return { pieces: this.#index.size, bytes: this.#bytes };
+  }
+
+  has(key: PieceKey, size: number): boolean {
+    return this.#index.get(key)?.size === size;
+  }
+
+  async read(key: PieceKey, offset: number, length: number, target: Buffer): Promise<number> {
+    const entry = this.#index.get(key);
+    if (!entry || offset + length > entry.size) throw new PieceNotStoredError(`piece ${key} is not stored`);
+    const ch = await this.#acquire(key);
+    try {
+      let done = 0;
+      while (done < length) {
+        const { bytesRead } = await ch.handle.read(target, done, length - done, offset + done);
+        if (bytesRead === 0) throw new PieceNotStoredError(`piece ${key} is shorter than its index says`);
+        done += bytesRead;
+      }
+      return done;
+    } finally {
+      this.#release(ch);
+    }
+  }
+
+  partialPath(key: PieceKey): string {
+    return join(this.#partialDir, `${key}-${++this.#partialSeq}`);
+  }
+
+  hashFile(path: string, length: number, signal: AbortSignal | undefined): Promise<Buffer> {
+    return this.#hasher.hash(path, length, signal ? { signal } : {});
+  }
+
+  /** Moves a verified partial file into place and indexes it. */
+  async admit(key: PieceKey, partial: string, size: number): Promise<void> {
+    const dir = join(this.#root, key.slice(0, 2));
+    if (!this.#madeDirs.has(dir)) {
+      await mkdir(dir, { recursive: true });
+      this.#madeDirs.add(dir);
+    }
+    await rename(partial, join(dir, key));
+    const old = this.#index.get(key);
+    this.#bytes += size - (old?.size ?? 0);
+    this.#index.set(key, { size });
+  }
+
+  #acquire(key: PieceKey): Promise<CachedHandle> {
+    let p = this.#handles.get(key);
+    if (!p) {
+      p = open(join(this.#root, key.slice(0, 2), key), 'r').then(
+        (handle) => ({ handle, users: 0, evicted: false }),
+        (e: unknown) => {
+          this.#handles.delete(key);
+          throw new PieceNotStoredError(`piece ${key} cannot be opened`, { cause: e });
+        },
+      );
+      this.#handles.set(key, p);
+      this.#trimHandles();
+    } else {
+      // Re-insert to mark as most recently used.
+      this.#handles.delete(key);
+      this.#handles.set(key, p);
+    }
+    return p.then((ch) => {
+      ch.users++;
+      return ch;
+    });
+  }
+
+  #release(ch: CachedHandle): void {
+    ch.users--;
+    if (ch.evicted && ch.users === 0) void ch.handle.close().catch(() => undefined);
+  }
+
+  #trimHandles(): void {
+    while (this.#handles.size > MAX_OPEN_READ_FILES) {
+      const [oldest, p] = this.#handles.entries().next().value as [PieceKey, Promise<CachedHandle>];
+      this.#handles.delete(oldest);
+      void p.then(
+        (ch) => {
+          ch.evicted = true;
+          if (ch.users === 0) return ch.handle.close();
+        },
+        () => undefined,
+      );
+    }
+  }
+}
+
+class CacheTorrentStorage extends EventEmitter<TorrentStorageEvents> implements TorrentStorage {
+  readonly #cache: PieceCache;
+  readonly #info: TorrentInfo;
+  readonly #keys: string[];
+
+  constructor(cache: PieceCache, info: TorrentInfo) {
+    super();
+    this.#cache = cache;
+    this.#info = info;
+    this.#keys = [];
+    for (let i = 0; i < info.geometry.pieceCount; i++) {
+      this.#keys.push(Buffer.from(pieceHash(info, i as PieceIndex)).toString('hex'));
+    }
+  }
+
+  isComplete(index: PieceIndex): boolean {
+    return this.#cache.has(this.#keys[index]!, this.#info.geometry.pieceSize(index));
+  }
+
+  read(index: PieceIndex, offset: number, length: number, target: Buffer): Promise<number> {
+    return this.#cache.read(this.#keys[index]!, offset, length, target);
+  }
+
+  beginPiece(index: PieceIndex): PieceWriter {
+    const key = this.#keys[index]!;
+    return new CacheWriter(this.#cache, key, this.#cache.partialPath(key), this.#info.geometry.pieceSize(index));
+  }
+
+  // This backend has no capacity limit yet, so nothing is ever evicted and pins have no effect.
+  pin(): void {}
+  unpin(): void {}
+
+  async close(): Promise<void> {
+    this.removeAllListeners();
+  }
+}
+
+class CacheWriter implements PieceWriter {
+  readonly #cache: PieceCache;
+  readonly #key: string;
+  readonly #path: string;
+  readonly #size: number;
+  #handle: Promise<FileHandle> | undefined;
+  readonly #writes = new Set<Promise<unknown>>();
+  #done = false;
+
+  constructor(cache: PieceCache, key: string, path: string, size: number) {
+    this.#cache = cache;
+    this.#key = key;
+    this.#path = path;
+    this.#size = size;
+  }
+
+  write(offset: number, data: Uint8Array): Promise<void> {
+    if (this.#done) return Promise.reject(new StorageError('write after commit or discard'));
+    if (offset < 0 || offset + data.length > this.#size) {
+      return Promise.reject(new StorageError(`write [${offset}, +${data.length}) outside piece of ${this.#size}`));
+    }
+    this.#handle ??= open(this.#path, 'w');
+    const p = this.#handle.then((h) => h.write(data, 0, data.length, offset)).then(() => undefined);
+    this.#writes.add(p);
+    const forget = () => this.#writes.delete(p);
+    p.then(forget, forget);
+    return p;
+  }
+
+  async commit(opts: { signal?: AbortSignal } = {}): Promise<boolean> {
+    if (this.#done) throw new StorageError('commit after commit or discard');
+    this.#done = true;
+    try {
+      await Promise.all(this.#writes);
+      const h = await this.#handle;
+      if (!h) throw new StorageError('commit of a piece with nothing written');
+      await h.close();
+      const digest = await this.#cache.hashFile(this.#path, this.#size, opts.signal);
+      if (digest.toString('hex') !== this.#key) {
+        await unlink(this.#path).catch(() => undefined);
+        return false;
+      }
+      await this.#cache.admit(this.#key, this.#path, this.#size);
+      return true;
+    } catch (e) {
+      await unlink(this.#path).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  async discard(): Promise<void> {
+    if (this.#done) return;
+    this.#done = true;
+    await Promise.allSettled(this.#writes);
+    const h = await this.#handle?.catch(() => undefined);
+    await h?.close().catch(() => undefined);
+    await unlink(this.#path).catch(() => undefined);
+  }
+}
