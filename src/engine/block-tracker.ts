@@ -63,7 +63,8 @@ export class BlockTracker {
   /** A request for `block` ended without data (timeout, reject, choke, disconnect, cancel). */
   release(block: number): void {
     if (this.#inFlight[block]! > 0) this.#inFlight[block]!--;
-    if (!this.#received[block] && this.#inFlight[block] === 0 && block < this.#freeHint) this.#freeHint = block;
+    if (!this.#received[block] && this.#inFlight[block] === 0 && block < this.#freeHint)
+      this.#freeHint = block;
   }
 
   /** Marks a block received; false when it already was (a duplicate from the end-game). */

@@ -7,13 +7,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { type Server, type Socket, createServer } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { type Clock, type TimerHandle, systemClock } from '../clock.js';
-import { ConfluenceError } from '../errors.js';
+import { type Clock, systemClock, type TimerHandle } from '../clock.js';
 import { Announcer } from '../discovery/announcer.js';
 import type { PeerAddress } from '../discovery/peer-address.js';
+import { ConfluenceError } from '../errors.js';
 import type { InfoHash } from '../metainfo/infohash.js';
 import type { Magnet } from '../metainfo/magnet.js';
 import { buildMetainfo, parseMetainfo } from '../metainfo/metainfo.js';
@@ -94,10 +94,13 @@ export class Client extends EventEmitter<ClientEvents> {
     const server = createServer({ noDelay: true }, (socket) => this.#onIncoming(socket));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen({ port: this.#o.listenPort, ...(this.#o.listenHost ? { host: this.#o.listenHost } : {}) }, () => {
-        server.off('error', reject);
-        resolve();
-      });
+      server.listen(
+        { port: this.#o.listenPort, ...(this.#o.listenHost ? { host: this.#o.listenHost } : {}) },
+        () => {
+          server.off('error', reject);
+          resolve();
+        },
+      );
     });
     server.on('error', (e) => this.#log.error({ err: e }, 'peer listener error'));
     this.#server = server;
@@ -161,7 +164,8 @@ export class Client extends EventEmitter<ClientEvents> {
     const e: Entry = { torrent, refs: 0, grace: undefined, saving: false, loaded };
     this.#torrents.set(ih, e);
     torrent.on('metainfo:changed', () => this.#scheduleSave(e));
-    if (this.#o.implicitTrackers && this.#o.implicitTrackers.length > 0) torrent.addTrackers([this.#o.implicitTrackers]);
+    if (this.#o.implicitTrackers && this.#o.implicitTrackers.length > 0)
+      torrent.addTrackers([this.#o.implicitTrackers]);
     torrent.start();
     this.emit('torrent:added', { infoHash: ih });
     return e;
@@ -192,7 +196,9 @@ export class Client extends EventEmitter<ClientEvents> {
         announceList: t.trackers,
         urlList: t.webSeeds,
       });
-      this.#metainfo.save(t.infoHash, bytes).catch((err: unknown) => this.#log.warn({ err }, 'metainfo not cached'));
+      this.#metainfo
+        .save(t.infoHash, bytes)
+        .catch((err: unknown) => this.#log.warn({ err }, 'metainfo not cached'));
     });
   }
 
@@ -241,7 +247,9 @@ export class Client extends EventEmitter<ClientEvents> {
               port: this.#port,
               stats,
               clock: this.clock,
-              ...(this.#o.trackerRetryBaseMs !== undefined ? { udpRetryBaseMs: this.#o.trackerRetryBaseMs } : {}),
+              ...(this.#o.trackerRetryBaseMs !== undefined
+                ? { udpRetryBaseMs: this.#o.trackerRetryBaseMs }
+                : {}),
             }),
       mayConnect: () => this.#peerCount < MAX_PEERS_TOTAL,
       peerCountChanged: (d) => {

@@ -3,8 +3,8 @@
  */
 import { connect } from 'node:net';
 import type { Clock } from '../clock.js';
-import { AbortedError, ConfluenceError } from '../errors.js';
 import type { PeerAddress } from '../discovery/peer-address.js';
+import { AbortedError, ConfluenceError } from '../errors.js';
 import type { InfoHash } from '../metainfo/infohash.js';
 import type { PeerExtensions } from '../protocol/handshake.js';
 import { PeerWire } from '../protocol/peer-wire.js';
@@ -25,7 +25,10 @@ export interface DialOptions {
 export async function dialPeer(address: PeerAddress, o: DialOptions): Promise<PeerWire> {
   const socket = connect({ host: address.host, port: address.port, noDelay: true });
   const deadline = new AbortController();
-  const timer = o.clock.setTimeout(() => deadline.abort(new DialError(`dial ${address.host}:${address.port} timed out`)), o.timeoutMs);
+  const timer = o.clock.setTimeout(
+    () => deadline.abort(new DialError(`dial ${address.host}:${address.port} timed out`)),
+    o.timeoutMs,
+  );
   const signal = AbortSignal.any([o.signal, deadline.signal]);
   try {
     await new Promise<void>((resolve, reject) => {
@@ -41,7 +44,12 @@ export async function dialPeer(address: PeerAddress, o: DialOptions): Promise<Pe
         reject(new DialError(`dial ${address.host}:${address.port}: ${e.message}`, { cause: e }));
       });
     });
-    return await PeerWire.connect(socket, o.infoHash, { peerId: o.peerId, extensions: o.extensions, signal, clock: o.clock });
+    return await PeerWire.connect(socket, o.infoHash, {
+      peerId: o.peerId,
+      extensions: o.extensions,
+      signal,
+      clock: o.clock,
+    });
   } catch (e) {
     socket.destroy();
     throw e;

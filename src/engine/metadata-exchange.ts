@@ -7,10 +7,10 @@
  * reported so they can be scored down.
  */
 import { createHash } from 'node:crypto';
-import type { InfoHash } from '../metainfo/infohash.js';
 import { MAX_INFO_BYTES } from '../metainfo/info.js';
+import type { InfoHash } from '../metainfo/infohash.js';
 import { METADATA_PIECE_SIZE, metadataPieceCount } from '../protocol/ut-metadata.js';
-import { METADATA_REQUESTS_PER_PEER, METADATA_REQUEST_TIMEOUT_MS } from './constants.js';
+import { METADATA_REQUEST_TIMEOUT_MS, METADATA_REQUESTS_PER_PEER } from './constants.js';
 
 interface InFlight {
   readonly peer: string;

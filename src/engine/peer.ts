@@ -6,8 +6,9 @@
  */
 import type { Clock } from '../clock.js';
 import { BLOCK_SIZE, type Geometry, type PieceIndex } from '../metainfo/geometry.js';
+import { validateBitfield } from '../protocol/codec.js';
 import { WireProtocolError } from '../protocol/errors.js';
-import { type ExtendedHandshake, decodeExtendedHandshake } from '../protocol/extension.js';
+import { decodeExtendedHandshake, type ExtendedHandshake } from '../protocol/extension.js';
 import type { Message } from '../protocol/messages.js';
 import type { PeerWire } from '../protocol/peer-wire.js';
 import { Bitfield } from './bitfield.js';
@@ -80,7 +81,10 @@ export class Peer {
   readonly #allowedFast = new Set<number>();
   readonly #queue: PeerRequest[] = [];
   #readsInFlight = 0;
-  #early: { bits?: Uint8Array; all?: boolean; haves: Set<number> } | undefined = { haves: new Set() };
+  /** What the peer announced before `has` exists; undefined afterwards. */
+  #early: { bits?: Uint8Array; all?: boolean; none?: boolean; haves: Set<number> } | undefined = {
+    haves: new Set(),
+  };
   #closed = false;
 
   constructor(wire: PeerWire, key: string, source: PeerSource, host: PeerHost) {
@@ -108,7 +112,7 @@ export class Peer {
   }
 
   get fast(): boolean {
-    return this.wire.remoteExtensions.fast;
+    return this.wire.negotiated.fast;
   }
 
   get requestsInFlight(): number {
@@ -131,31 +135,45 @@ export class Peer {
     return this.#outstanding.has(requestKey(piece, block));
   }
 
-  /** Called by the host once the torrent's piece count is known: applies what the peer sent before. */
+  /**
+   * Called by the host once the torrent's piece count is known (at once for torrents with info).
+   * Applies what the peer announced before; a peer that announced nothing keeps `has` undefined
+   * until its bitfield or first have, since BEP 3 lets peers with no pieces skip the bitfield.
+   */
   infoKnown(g: Geometry): void {
     this.wire.setPieceCount(g.pieceCount);
     const early = this.#early;
-    this.#early = undefined;
-    if (!early) return;
-    let bits: Bitfield | undefined;
-    if (early.all) bits = Bitfield.full(g.pieceCount);
-    else if (early.bits) {
-      if (early.bits.length !== Math.ceil(g.pieceCount / 8)) {
-        this.close(new WireProtocolError('bitfield length does not match the piece count'));
+    if (!early || (!early.bits && !early.all && !early.none && early.haves.size === 0)) return;
+    if (early.bits) {
+      try {
+        validateBitfield(early.bits, g.pieceCount);
+      } catch (e) {
+        this.close(e as Error);
         return;
       }
-      bits = Bitfield.from(early.bits, g.pieceCount);
     }
     for (const i of early.haves) {
       if (i >= g.pieceCount) {
         this.close(new WireProtocolError(`have for piece ${i} of ${g.pieceCount}`));
         return;
       }
-      bits ??= new Bitfield(g.pieceCount);
-      bits.set(i);
     }
-    this.has = bits ?? new Bitfield(g.pieceCount);
-    this.#host.peerHasChanged(this, 'all', this.has);
+    this.#adopt(g, early.all ? 'all' : early.bits);
+  }
+
+  /** Sets `has` from the first announcement (plus any haves seen before it). */
+  #adopt(g: Geometry, first: Uint8Array | 'all' | undefined): void {
+    const early = this.#early;
+    this.#early = undefined;
+    const has =
+      first === 'all'
+        ? Bitfield.full(g.pieceCount)
+        : first
+          ? Bitfield.from(first, g.pieceCount)
+          : new Bitfield(g.pieceCount);
+    for (const i of early?.haves ?? []) has.set(i);
+    this.has = has;
+    this.#host.peerHasChanged(this, 'all', has);
   }
 
   setInterested(v: boolean): void {
@@ -230,22 +248,28 @@ export class Peer {
         this.#host.uploadInterestChanged(this);
         return;
       case 'have':
-        return this.#onHave(m.index);
+        this.#onHave(m.index);
+        return;
       case 'bitfield':
-        return this.#onBitfield(m.bits);
+        this.#onFirst(m.bits);
+        return;
       case 'have-all':
-        return this.#onHaveAll();
+        this.#onFirst('all');
+        return;
       case 'have-none':
-        return this.#onBitfield(undefined);
+        this.#onFirst('none');
+        return;
       case 'request':
-        return this.#onRequest(m.index, m.begin, m.length);
+        this.#onRequest(m.index, m.begin, m.length);
+        return;
       case 'cancel':
         for (const r of this.#queue) {
           if (r.index === m.index && r.begin === m.begin && r.length === m.length) r.cancelled = true;
         }
         return;
       case 'piece':
-        return this.#onPiece(m.index, m.begin, m.block);
+        this.#onPiece(m.index, m.begin, m.block);
+        return;
       case 'reject': {
         const block = m.begin / BLOCK_SIZE;
         if (this.#outstanding.delete(requestKey(m.index, block))) {
@@ -258,7 +282,8 @@ export class Peer {
         this.#host.peerCanRequest(this);
         return;
       case 'extended':
-        return this.#onExtended(m.id, m.payload);
+        this.#onExtended(m.id, m.payload);
+        return;
       case 'suggest':
       case 'port':
         return;
@@ -270,48 +295,37 @@ export class Peer {
       if (this.has.set(i)) this.#host.peerHasChanged(this, i as PieceIndex, this.has);
       return;
     }
-    if (!this.#early) return;
-    if (this.#early.haves.size >= MAX_EARLY_HAVES) {
-      this.close(new WireProtocolError('too many have messages before metadata'));
+    const early = this.#early!;
+    if (early.haves.size >= MAX_EARLY_HAVES) {
+      this.close(new WireProtocolError('too many have messages before a bitfield'));
       return;
     }
-    this.#early.haves.add(i);
+    early.haves.add(i);
+    const g = this.#host.geometry;
+    if (g && !early.bits && !early.all && !early.none) this.#adopt(g, undefined);
   }
 
-  #onBitfield(bits: Uint8Array | undefined): void {
+  /** A bitfield, have-all or have-none: allowed once, before `has` exists (BEP 3, BEP 6). */
+  #onFirst(what: Uint8Array | 'all' | 'none'): void {
+    const early = this.#early;
+    if (!early || early.bits || early.all || early.none) {
+      this.close(new WireProtocolError('a second bitfield, have-all or have-none'));
+      return;
+    }
     const g = this.#host.geometry;
-    if (this.has || !this.#early) {
-      this.close(new WireProtocolError('bitfield after the first message'));
+    if (g) {
+      this.#adopt(g, what === 'none' ? undefined : what);
       return;
     }
-    if (!g) {
-      if (bits) this.#early.bits = Uint8Array.from(bits);
-      return;
-    }
-    this.#early = undefined;
-    this.has = bits ? Bitfield.from(bits, g.pieceCount) : new Bitfield(g.pieceCount);
-    this.#host.peerHasChanged(this, 'all', this.has);
-  }
-
-  #onHaveAll(): void {
-    const g = this.#host.geometry;
-    if (this.has || !this.#early) {
-      this.close(new WireProtocolError('have-all after the first message'));
-      return;
-    }
-    if (!g) {
-      this.#early.all = true;
-      return;
-    }
-    this.#early = undefined;
-    this.has = Bitfield.full(g.pieceCount);
-    this.#host.peerHasChanged(this, 'all', this.has);
+    if (what === 'all') early.all = true;
+    else if (what === 'none') early.none = true;
+    else early.bits = Uint8Array.from(what);
   }
 
   #onPiece(index: number, begin: number, block: Uint8Array): void {
     const g = this.#host.geometry;
     this.down.add(block.length);
-    if (!g || !g.isPieceIndex(index) || !g.isBlock(index, begin, block.length)) return;
+    if (!g?.isPieceIndex(index) || !g.isBlock(index, begin, block.length)) return;
     const b = begin / BLOCK_SIZE;
     if (this.#outstanding.delete(requestKey(index, b))) this.#host.requestEnded(index, b);
     this.#host.blockReceived(this, index, begin, block);

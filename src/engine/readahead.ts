@@ -16,7 +16,12 @@ export function readaheadBytes(contiguous: number, limits: WindowLimits): number
 }
 
 /** Pieces [first, end) covering [pos, min(pos + readahead, readerEnd)); empty at the end. */
-export function windowPieces(g: Geometry, pos: number, readerEnd: number, readahead: number): [PieceIndex, PieceIndex] {
+export function windowPieces(
+  g: Geometry,
+  pos: number,
+  readerEnd: number,
+  readahead: number,
+): [PieceIndex, PieceIndex] {
   if (pos >= readerEnd) return [0 as PieceIndex, 0 as PieceIndex];
   const end = Math.min(readerEnd, pos + Math.max(1, readahead));
   return g.piecesFor(pos, end - pos);

@@ -19,7 +19,13 @@ export interface ReaderHost {
   readonly geometry: Geometry;
   /** Resolves when the piece is complete; rejects when the torrent is dropped or the signal fires. */
   waitPiece(i: PieceIndex, signal: AbortSignal | undefined): Promise<void>;
-  readPiece(i: PieceIndex, offset: number, length: number, target: Buffer, signal: AbortSignal | undefined): Promise<number>;
+  readPiece(
+    i: PieceIndex,
+    offset: number,
+    length: number,
+    target: Buffer,
+    signal: AbortSignal | undefined,
+  ): Promise<number>;
   /** The piece was believed complete but storage no longer has it. */
   pieceLost(i: PieceIndex): void;
   readerMoved(r: Reader): void;
@@ -65,7 +71,8 @@ export class Reader {
   /** Moves the read position (absolute torrent offset within [start, end]); resets readahead. */
   seek(pos: number): void {
     if (this.#closed) throw new ReaderClosedError('seek on a closed reader');
-    if (pos < this.start || pos > this.end) throw new RangeError(`seek to ${pos} outside [${this.start}, ${this.end}]`);
+    if (pos < this.start || pos > this.end)
+      throw new RangeError(`seek to ${pos} outside [${this.start}, ${this.end}]`);
     this.#pos = pos;
     this.#contiguousStart = pos;
     this.#update();

@@ -15,11 +15,11 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../clock.js';
-import { AbortedError, ConfluenceError, throwIfAborted } from '../errors.js';
 import type { Announcer } from '../discovery/announcer.js';
 import type { PeerAddress } from '../discovery/peer-address.js';
+import { AbortedError, ConfluenceError, throwIfAborted } from '../errors.js';
 import { BLOCK_SIZE, type Geometry, type PieceIndex } from '../metainfo/geometry.js';
-import { type TorrentInfo, parseInfo } from '../metainfo/info.js';
+import { parseInfo, type TorrentInfo } from '../metainfo/info.js';
 import type { InfoHash } from '../metainfo/infohash.js';
 import { type ExtendedHandshake, encodeExtendedHandshake } from '../protocol/extension.js';
 import type { PeerWire } from '../protocol/peer-wire.js';
@@ -40,7 +40,7 @@ import {
 } from './constants.js';
 import { MetadataFetcher } from './metadata-exchange.js';
 import { Peer, type PeerHost, type PeerSource } from './peer.js';
-import { Priority, orderWanted, pickRequests } from './picker.js';
+import { orderWanted, Priority, pickRequests } from './picker.js';
 import { Reader } from './reader.js';
 import { Swarm } from './swarm.js';
 
@@ -57,7 +57,7 @@ export interface TorrentEvents {
   'torrent:info': [{ info: TorrentInfo }];
   'piece:complete': [{ index: PieceIndex }];
   /** The set of trackers or web seeds changed, or the info arrived: the metainfo should be saved. */
-  'metainfo:changed': [{}];
+  'metainfo:changed': [{ infoHash: InfoHash }];
 }
 
 /** What a torrent needs from its client. */
@@ -68,7 +68,10 @@ export interface TorrentContext {
   listenPort(): number;
   openStorage(info: TorrentInfo): Promise<TorrentStorage>;
   dial(address: PeerAddress, infoHash: InfoHash, signal: AbortSignal): Promise<PeerWire>;
-  createAnnouncer(infoHash: InfoHash, stats: () => { uploaded: number; downloaded: number; left: number }): Announcer | undefined;
+  createAnnouncer(
+    infoHash: InfoHash,
+    stats: () => { uploaded: number; downloaded: number; left: number },
+  ): Announcer | undefined;
   /** Whether the client-wide connection limit allows one more. */
   mayConnect(): boolean;
   peerCountChanged(delta: number): void;
@@ -212,7 +215,7 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
     }
     if (!changed) return;
     this.#announcer?.setTiers(this.#tiers);
-    this.emit('metainfo:changed', {});
+    this.emit('metainfo:changed', { infoHash: this.infoHash });
   }
 
   /** Drops every tracker (for callers that replace the list). */
@@ -220,14 +223,14 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
     if (this.#tiers.length === 0) return;
     this.#tiers = [];
     this.#announcer?.setTiers(this.#tiers);
-    this.emit('metainfo:changed', {});
+    this.emit('metainfo:changed', { infoHash: this.infoHash });
   }
 
   addWebSeeds(urls: readonly string[]): void {
     const fresh = urls.filter((u) => u.length > 0 && !this.#webSeeds.includes(u));
     if (fresh.length === 0) return;
     this.#webSeeds.push(...fresh);
-    this.emit('metainfo:changed', {});
+    this.emit('metainfo:changed', { infoHash: this.infoHash });
   }
 
   /**
@@ -282,7 +285,7 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
       for (let i = 0; i < g.pieceCount; i++) if (ours.has(i)) peer.sendHave(i as PieceIndex);
     }
     this.emit('torrent:info', { info });
-    this.emit('metainfo:changed', {});
+    this.emit('metainfo:changed', { infoHash: this.infoHash });
   }
 
   // --- readers -----------------------------------------------------------------------------
@@ -427,7 +430,8 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
   #startDownload(i: PieceIndex): BlockTracker | undefined {
     const live = this.#live!;
     const size = live.geometry.pieceSize(i);
-    if (this.#unverifiedBytes + size > MAX_UNVERIFIED_BYTES && live.priorities[i] !== Priority.Now) return undefined;
+    if (this.#unverifiedBytes + size > MAX_UNVERIFIED_BYTES && live.priorities[i] !== Priority.Now)
+      return undefined;
     const d: Download = {
       tracker: new BlockTracker(size),
       writer: live.storage.beginPiece(i),
@@ -553,7 +557,12 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
   attachIncoming(wire: PeerWire): void {
     const host = wire.remoteAddress;
     const port = wire.remotePort;
-    if (this.#state === 'dropped' || this.#peers.size >= MAX_PEERS_PER_TORRENT || !host || port === undefined) {
+    if (
+      this.#state === 'dropped' ||
+      this.#peers.size >= MAX_PEERS_PER_TORRENT ||
+      !host ||
+      port === undefined
+    ) {
       wire.close();
       return;
     }
@@ -613,18 +622,20 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
     this.#peers.set(key, peer);
     this.#ctx.peerCountChanged(1);
     this.#log.debug({ peer: key, source }, 'peer connected');
-    if (wire.remoteExtensions.extended) {
-      wire.send({ type: 'extended', id: 0, payload: this.#extendedHandshake(wire) });
-    }
+    const fast = wire.negotiated.fast;
     const live = this.#live;
+    // BEP 3/6: the bitfield (or have-all / have-none) must be the first message.
     if (live) {
-      peer.infoKnown(live.geometry);
-      if (wire.remoteExtensions.fast && live.ours.count === 0) wire.send({ type: 'have-none' });
-      else if (wire.remoteExtensions.fast && live.ours.complete) wire.send({ type: 'have-all' });
+      if (fast && live.ours.count === 0) wire.send({ type: 'have-none' });
+      else if (fast && live.ours.complete) wire.send({ type: 'have-all' });
       else if (live.ours.count > 0) wire.send({ type: 'bitfield', bits: live.ours.bytes });
-    } else if (wire.remoteExtensions.fast) {
+    } else if (fast) {
       wire.send({ type: 'have-none' });
     }
+    if (wire.negotiated.extended) {
+      wire.send({ type: 'extended', id: 0, payload: this.#extendedHandshake(wire) });
+    }
+    if (live) peer.infoKnown(live.geometry);
   }
 
   #extendedHandshake(wire: PeerWire): Buffer {
@@ -675,7 +686,11 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
     const theirId = peer.extended?.m.get('ut_metadata');
     if (this.#live || theirId === undefined || peer.closed) return;
     for (const piece of this.#metadata.nextRequests(peer.key, this.clock.now())) {
-      peer.wire.send({ type: 'extended', id: theirId, payload: encodeUtMetadata({ type: 'request', piece }) });
+      peer.wire.send({
+        type: 'extended',
+        id: theirId,
+        payload: encodeUtMetadata({ type: 'request', piece }),
+      });
     }
   }
 
@@ -689,7 +704,11 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
         const info = this.#live?.info.infoBytes;
         const start = m.piece * METADATA_PIECE_SIZE;
         if (!info || start >= info.length) {
-          peer.wire.send({ type: 'extended', id: theirId, payload: encodeUtMetadata({ type: 'reject', piece: m.piece }) });
+          peer.wire.send({
+            type: 'extended',
+            id: theirId,
+            payload: encodeUtMetadata({ type: 'reject', piece: m.piece }),
+          });
           return;
         }
         const data = info.subarray(start, Math.min(info.length, start + METADATA_PIECE_SIZE));
@@ -707,7 +726,9 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
         if (this.#live) return;
         const r = this.#metadata.onData(peer.key, m.piece, m.totalSize, m.data);
         if (r.kind === 'complete') {
-          this.setInfoBytes(r.bytes).catch((e: unknown) => this.#log.warn({ err: e }, 'metadata from peers refused'));
+          this.setInfoBytes(r.bytes).catch((e: unknown) =>
+            this.#log.warn({ err: e }, 'metadata from peers refused'),
+          );
         } else if (r.kind === 'corrupt') {
           this.#log.warn({ peers: [...r.contributors] }, 'metadata from peers did not match the infohash');
           for (const key of r.contributors) {

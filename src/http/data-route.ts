@@ -11,7 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { READ_CHUNK_BYTES } from '../engine/constants.js';
 import type { Reader } from '../engine/reader.js';
 import type { TorrentRef } from '../engine/torrent-ref.js';
-import { type TorrentInfo, findFile } from '../metainfo/info.js';
+import { findFile, type TorrentInfo } from '../metainfo/info.js';
 import { evaluatePreconditions } from './conditional.js';
 import { basename, contentDisposition } from './content-disposition.js';
 import { contentTypeFor } from './content-type.js';
@@ -87,13 +87,19 @@ export async function serveData(
     return;
   }
   const decision = decideRange(
-    { method, ...optionalHeader('range', req.headers.range), ...optionalHeader('ifRange', req.headers['if-range']) },
+    {
+      method,
+      ...optionalHeader('range', req.headers.range),
+      ...optionalHeader('ifRange', req.headers['if-range']),
+    },
     rep.size,
     rep.etag,
   );
   const head = method === 'HEAD';
   if (decision.kind === 'unsatisfiable') {
-    res.writeHead(416, { ...base, 'Content-Range': unsatisfiedContentRange(rep.size), 'Content-Length': '0' }).end();
+    res
+      .writeHead(416, { ...base, 'Content-Range': unsatisfiedContentRange(rep.size), 'Content-Length': '0' })
+      .end();
     return;
   }
   if (decision.kind === 'full') {
@@ -115,7 +121,11 @@ export async function serveData(
     return;
   }
   const plan = planMultipart(decision.ranges, rep.size, rep.contentType);
-  res.writeHead(206, { ...base, 'Content-Type': plan.contentType, 'Content-Length': String(plan.contentLength) });
+  res.writeHead(206, {
+    ...base,
+    'Content-Type': plan.contentType,
+    'Content-Length': String(plan.contentLength),
+  });
   if (head) return void res.end();
   await streamRanges(
     res,

@@ -42,7 +42,12 @@ export function statusFor(e: unknown): number {
   return e instanceof ConfluenceError ? (STATUS_BY_CODE[e.code] ?? 500) : 500;
 }
 
-export function sendText(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
+export function sendText(
+  res: ServerResponse,
+  status: number,
+  text: string,
+  headers: Record<string, string> = {},
+): void {
   const body = Buffer.from(`${text}\n`);
   res.writeHead(status, {
     'Content-Type': 'text/plain; charset=utf-8',
@@ -61,7 +66,8 @@ export function sendError(res: ServerResponse, e: unknown): void {
   }
   const status = statusFor(e);
   const message = status === 500 ? 'internal error' : e instanceof Error ? e.message : String(e);
-  const headers: Record<string, string> = e instanceof MethodNotAllowedError ? { Allow: e.allow.join(', ') } : {};
+  const headers: Record<string, string> =
+    e instanceof MethodNotAllowedError ? { Allow: e.allow.join(', ') } : {};
   // The rest of an oversized body is never read, so the connection cannot be reused.
   if (status === 413) headers.Connection = 'close';
   sendText(res, status, message.replace(/[\r\n]+/g, ' '), headers);

@@ -26,10 +26,18 @@ async function infoOrNothing(torrent: TorrentRef, nowait: boolean, signal: Abort
   return torrent.info;
 }
 
-export async function serveInfo(res: ServerResponse, torrent: TorrentRef, nowait: boolean, signal: AbortSignal) {
+export async function serveInfo(
+  res: ServerResponse,
+  torrent: TorrentRef,
+  nowait: boolean,
+  signal: AbortSignal,
+) {
   const info = await infoOrNothing(torrent, nowait, signal);
   if (!info) return notReady(res);
-  res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(info.infoBytes.length) });
+  res.writeHead(200, {
+    'Content-Type': 'application/octet-stream',
+    'Content-Length': String(info.infoBytes.length),
+  });
   res.end(res.req.method === 'HEAD' ? undefined : info.infoBytes);
 }
 
@@ -103,7 +111,9 @@ export async function readPostedMetainfo(
   try {
     mi = parseMetainfo(body);
   } catch (e) {
-    throw new BadRequestError(`error decoding body: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    throw new BadRequestError(`error decoding body: ${e instanceof Error ? e.message : String(e)}`, {
+      cause: e,
+    });
   }
   const fromInfo = mi.info?.infoHash;
   if (fromInfo && named && fromInfo !== named) {

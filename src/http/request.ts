@@ -17,7 +17,8 @@ export function clientGoneSignal(res: ServerResponse): AbortSignal {
 /** Reads the whole body; more than `max` bytes is an error raised as soon as the excess arrives. */
 export async function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > max) throw new BodyTooLargeError(`body larger than ${max} bytes`);
+  if (Number.isFinite(declared) && declared > max)
+    throw new BodyTooLargeError(`body larger than ${max} bytes`);
   const chunks: Buffer[] = [];
   let total = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {

@@ -5,18 +5,25 @@
  * it when the response ends (finished or abandoned); the engine drops a torrent a grace period
  * after its last reference. Requests that fail validation never touch the engine.
  */
-import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Client } from '../engine/client.js';
 import type { TorrentRef } from '../engine/torrent-ref.js';
 import { AbortedError } from '../errors.js';
 import { serveData } from './data-route.js';
-import { BadRequestError, MethodNotAllowedError, NotFoundError, sendError, sendText, statusFor } from './http-errors.js';
+import {
+  BadRequestError,
+  MethodNotAllowedError,
+  NotFoundError,
+  sendError,
+  sendText,
+  statusFor,
+} from './http-errors.js';
 import { isTrue, readPostedMetainfo, serveInfo, serveMetainfo } from './metainfo-routes.js';
 import { clientGoneSignal } from './request.js';
 import { serveStatus } from './status-route.js';
-import { type TorrentTarget, optionalTorrentTarget, pathTarget, torrentTarget } from './torrent-params.js';
+import { optionalTorrentTarget, pathTarget, type TorrentTarget, torrentTarget } from './torrent-params.js';
 
 const PATH_FORM_PREFIX = '/data/infohash/';
 const READ_METHODS = ['GET', 'HEAD'];
@@ -102,25 +109,32 @@ export class HttpService {
         filePath = q.has('path') ? (q.get('path') ?? '') : undefined;
       } else {
         const rest = path.slice(PATH_FORM_PREFIX.length);
-        if (rest === '' || path === '/data/infohash') throw new BadRequestError('error determining requested infohash: missing infohash in path');
+        if (rest === '' || path === '/data/infohash')
+          throw new BadRequestError('error determining requested infohash: missing infohash in path');
         const p = pathTarget(rest);
         target = p.target;
         filePath = p.path === '' ? undefined : p.path;
       }
       const filename = q.get('filename') ?? undefined;
-      return this.#withTorrent(target, res, (t, signal) => serveData(req, res, t, filePath, filename, signal));
+      return this.#withTorrent(target, res, (t, signal) =>
+        serveData(req, res, t, filePath, filename, signal),
+      );
     }
     switch (path) {
       case '/info': {
         allow(method, READ_METHODS);
         const target = torrentTarget(q);
-        return this.#withTorrent(target, res, (t, signal) => serveInfo(res, t, isTrue(q.get('nowait')), signal));
+        return this.#withTorrent(target, res, (t, signal) =>
+          serveInfo(res, t, isTrue(q.get('nowait')), signal),
+        );
       }
       case '/metainfo': {
         if (method === 'POST') return this.#postMetainfo(req, res, optionalTorrentTarget(q));
         allow(method, [...READ_METHODS, 'POST']);
         const target = torrentTarget(q);
-        return this.#withTorrent(target, res, (t, signal) => serveMetainfo(req, res, t, isTrue(q.get('nowait')), signal));
+        return this.#withTorrent(target, res, (t, signal) =>
+          serveMetainfo(req, res, t, isTrue(q.get('nowait')), signal),
+        );
       }
       case '/health':
         allow(method, READ_METHODS);
@@ -133,7 +147,11 @@ export class HttpService {
     }
   }
 
-  async #postMetainfo(req: IncomingMessage, res: ServerResponse, named: TorrentTarget | undefined): Promise<void> {
+  async #postMetainfo(
+    req: IncomingMessage,
+    res: ServerResponse,
+    named: TorrentTarget | undefined,
+  ): Promise<void> {
     const { infoHash, metainfo } = await readPostedMetainfo(req, named?.infoHash);
     const ref = this.#client.acquire(infoHash, named?.magnet ? { magnet: named.magnet } : {});
     try {

@@ -20,7 +20,9 @@ export function serveStatus(res: ServerResponse, client: Client, httpAddress: st
     lines.push(`  Infohash: ${t.infoHash}`);
     if (info) {
       const pct = ((100 * s.piecesComplete) / info.geometry.pieceCount).toFixed(1);
-      lines.push(`  ${pct}% of ${info.totalLength} bytes, ${s.piecesComplete}/${info.geometry.pieceCount} pieces of ${info.pieceLength}`);
+      lines.push(
+        `  ${pct}% of ${info.totalLength} bytes, ${s.piecesComplete}/${info.geometry.pieceCount} pieces of ${info.pieceLength}`,
+      );
     } else {
       lines.push('  <missing metainfo>');
     }

@@ -26,7 +26,10 @@ export function optionalTorrentTarget(q: URLSearchParams): TorrentTarget | undef
 
 export function torrentTarget(q: URLSearchParams): TorrentTarget {
   const t = optionalTorrentTarget(q);
-  if (!t) throw new BadRequestError('error determining requested infohash: expected nonempty query parameter "magnet" or "ih"');
+  if (!t)
+    throw new BadRequestError(
+      'error determining requested infohash: expected nonempty query parameter "magnet" or "ih"',
+    );
   return t;
 }
 
@@ -35,7 +38,14 @@ export function pathTarget(rest: string): { target: TorrentTarget; path: string 
   const slash = rest.indexOf('/');
   const ihPart = slash < 0 ? rest : rest.slice(0, slash);
   const infoHash = wrap(() => parseInfoHashHex(decodeSegment(ihPart)));
-  const path = slash < 0 ? '' : rest.slice(slash + 1).split('/').map(decodeSegment).join('/');
+  const path =
+    slash < 0
+      ? ''
+      : rest
+          .slice(slash + 1)
+          .split('/')
+          .map(decodeSegment)
+          .join('/');
   return { target: { infoHash }, path };
 }
 

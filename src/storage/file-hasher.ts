@@ -72,7 +72,10 @@ export class FileHasher {
   }
 
   #pick(): PoolWorker {
-    let best = this.#workers.reduce<PoolWorker | undefined>((b, w) => (!b || w.busy < b.busy ? w : b), undefined);
+    let best = this.#workers.reduce<PoolWorker | undefined>(
+      (b, w) => (!b || w.busy < b.busy ? w : b),
+      undefined,
+    );
     if ((!best || best.busy > 0) && this.#workers.length < this.#size) best = this.#spawn();
     return best!;
   }
@@ -89,7 +92,8 @@ export class FileHasher {
     });
     worker.on('error', (e) => {
       for (const [id, p] of this.#pending) {
-        if (p.worker === pw && this.#settle(id)) p.reject(new StorageError('hash worker failed', { cause: e }));
+        if (p.worker === pw && this.#settle(id))
+          p.reject(new StorageError('hash worker failed', { cause: e }));
       }
       const i = this.#workers.indexOf(pw);
       if (i >= 0) this.#workers.splice(i, 1);

@@ -14,12 +14,12 @@ import { type FileHandle, mkdir, open, readdir, rename, rm, stat, unlink } from 
 import { join } from 'node:path';
 import { throwIfAborted } from '../errors.js';
 import type { PieceIndex } from '../metainfo/geometry.js';
-import { type TorrentInfo, pieceHash } from '../metainfo/info.js';
+import { pieceHash, type TorrentInfo } from '../metainfo/info.js';
 import { FileHasher } from './file-hasher.js';
 import {
+  PieceNotStoredError,
   type PieceStore,
   type PieceWriter,
-  PieceNotStoredError,
   StorageError,
   type StoreStats,
   type TorrentStorage,
@@ -201,7 +201,12 @@ class CacheTorrentStorage extends EventEmitter<TorrentStorageEvents> implements 
 
   beginPiece(index: PieceIndex): PieceWriter {
     const key = this.#keys[index]!;
-    return new CacheWriter(this.#cache, key, this.#cache.partialPath(key), this.#info.geometry.pieceSize(index));
+    return new CacheWriter(
+      this.#cache,
+      key,
+      this.#cache.partialPath(key),
+      this.#info.geometry.pieceSize(index),
+    );
   }
 
   // This backend has no capacity limit yet, so nothing is ever evicted and pins have no effect.
@@ -232,7 +237,9 @@ class CacheWriter implements PieceWriter {
   write(offset: number, data: Uint8Array): Promise<void> {
     if (this.#done) return Promise.reject(new StorageError('write after commit or discard'));
     if (offset < 0 || offset + data.length > this.#size) {
-      return Promise.reject(new StorageError(`write [${offset}, +${data.length}) outside piece of ${this.#size}`));
+      return Promise.reject(
+        new StorageError(`write [${offset}, +${data.length}) outside piece of ${this.#size}`),
+      );
     }
     this.#handle ??= open(this.#path, 'w');
     const p = this.#handle.then((h) => h.write(data, 0, data.length, offset)).then(() => undefined);

@@ -1,0 +1,161 @@
+/**
+ * The service's flags and the typed options they produce. The table is keyed by option field and
+ * typed against ServiceOptions, so a new flag is one field there plus one entry in FLAGS, and the
+ * compiler rejects a table that does not match the interface.
+ */
+import { isAbsolute, join } from 'node:path';
+import { FlagError, type FlagKind, type FlagSpec, parseFlags } from './flags.js';
+
+export const PROGRAM_NAME = 'confluence-ts';
+/** pino's level names. */
+export const LOG_LEVELS: readonly string[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export interface ServiceOptions {
+  addr: string;
+  torrentAddr: string;
+  dataDir: string;
+  /** Milliseconds. */
+  torrentGrace: number;
+  implicitTrackers: string[];
+  disableTrackers: boolean;
+  dht: boolean;
+  logLevel: string;
+}
+
+type KindOf<T> = [T] extends [boolean]
+  ? 'bool'
+  : [T] extends [number]
+    ? 'duration' | 'bytes'
+    : [T] extends [string]
+      ? 'string'
+      : [T] extends [readonly string[]]
+        ? 'strings'
+        : never;
+
+const FLAGS: { readonly [K in keyof ServiceOptions]: FlagSpec<KindOf<ServiceOptions[K]> & FlagKind> } = {
+  addr: {
+    name: 'addr',
+    kind: 'string',
+    default: 'localhost:8080',
+    usage: 'HTTP listen address, host:port',
+    check: parseListenAddress,
+  },
+  torrentAddr: {
+    name: 'torrentAddr',
+    kind: 'string',
+    default: ':42069',
+    usage: 'BitTorrent TCP listen address, host:port (port 0 picks a free port)',
+    check: parseListenAddress,
+  },
+  dataDir: {
+    name: 'dataDir',
+    kind: 'string',
+    // parseServiceArgs puts defaultDataDir() here: it depends on the environment.
+    default: '',
+    usage: 'directory for cached pieces and metainfo',
+    check: (dir) => {
+      if (dir === '') throw new FlagError('must not be empty');
+    },
+  },
+  torrentGrace: {
+    name: 'torrentGrace',
+    kind: 'duration',
+    default: 60_000,
+    usage: 'how long a torrent stays after its last request ends',
+  },
+  implicitTrackers: {
+    name: 'implicitTracker',
+    kind: 'strings',
+    default: [],
+    usage: 'tracker URL added to every torrent; repeat the flag for several',
+  },
+  disableTrackers: {
+    name: 'disableTrackers',
+    kind: 'bool',
+    default: false,
+    usage: 'never announce to trackers',
+  },
+  dht: {
+    name: 'dht',
+    kind: 'bool',
+    default: true,
+    usage: 'mainline DHT (accepted for compatibility; this version has no DHT yet and ignores it)',
+  },
+  logLevel: {
+    name: 'logLevel',
+    kind: 'string',
+    default: 'info',
+    usage: `log level: ${LOG_LEVELS.join(', ')}`,
+    check: (level) => {
+      if (!LOG_LEVELS.includes(level)) throw new FlagError(`not one of ${LOG_LEVELS.join(', ')}`);
+    },
+  },
+};
+
+export const SERVICE_FLAGS: readonly FlagSpec[] = Object.values(FLAGS);
+
+/** Throws FlagError for a bad command line. */
+export function parseServiceArgs(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+  homedir: string,
+): { kind: 'help'; text: string } | { kind: 'ok'; options: ServiceOptions } {
+  const dataDir = defaultDataDir(env, homedir);
+  const specs = SERVICE_FLAGS.map((s) =>
+    s === FLAGS.dataDir ? { ...FLAGS.dataDir, default: dataDir ?? '' } : s,
+  );
+  const result = parseFlags(argv, specs, PROGRAM_NAME);
+  if (result.kind === 'help') return result;
+  const entries = Object.entries(FLAGS).map(([key, spec]) => {
+    const value = result.values.get(spec.name);
+    return [key, Array.isArray(value) ? [...value] : value];
+  });
+  // Sound because FLAGS is typed against ServiceOptions: each key's flag kind yields its field's type.
+  const options = Object.fromEntries(entries) as ServiceOptions;
+  if (options.dataDir === '') {
+    throw new FlagError(
+      'cannot choose a default -dataDir (no absolute $XDG_CACHE_HOME or home directory); give -dataDir',
+    );
+  }
+  return { kind: 'ok', options };
+}
+
+/**
+ * $XDG_CACHE_HOME/confluence-ts, else <home>/.cache/confluence-ts; undefined when neither is an
+ * absolute path (the XDG base directory spec says to ignore relative ones).
+ */
+export function defaultDataDir(env: NodeJS.ProcessEnv, homedir: string): string | undefined {
+  const xdg = env.XDG_CACHE_HOME;
+  if (xdg !== undefined && isAbsolute(xdg)) return join(xdg, PROGRAM_NAME);
+  if (isAbsolute(homedir)) return join(homedir, '.cache', PROGRAM_NAME);
+  return undefined;
+}
+
+/**
+ * Go's host:port as net.Listen takes it: ':8080' (every interface), 'localhost:8080',
+ * '127.0.0.1:0', '[::1]:8080'. The port must be numeric (no service names) and present.
+ */
+export function parseListenAddress(s: string): { host?: string; port: number } {
+  const bad = (why: string) => new FlagError(`address ${JSON.stringify(s)}: ${why}`);
+  let host: string;
+  let portText: string;
+  if (s.startsWith('[')) {
+    const close = s.indexOf(']');
+    if (close < 0) throw bad('missing "]"');
+    host = s.slice(1, close);
+    if (s[close + 1] !== ':') throw bad('missing port');
+    portText = s.slice(close + 2);
+    if (!host.includes(':')) throw bad('brackets are only for IPv6 addresses');
+  } else {
+    const colon = s.lastIndexOf(':');
+    if (colon < 0) throw bad('missing port');
+    host = s.slice(0, colon);
+    portText = s.slice(colon + 1);
+    if (host.includes(':')) throw bad('an IPv6 address needs brackets, as in [::1]:8080');
+  }
+  if (/[[\]\s/]/.test(host)) throw bad('bad host');
+  if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535)
+    throw bad('port must be a number from 0 to 65535');
+  const port = Number(portText);
+  return host === '' ? { port } : { host, port };
+}
