@@ -12,6 +12,7 @@
  *   `requestEnded` once.
  * - `#unverifiedBytes` is the sum of the sizes of pieces in `#downloads`.
  */
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../clock.js';
@@ -25,6 +26,7 @@ import { type ExtendedHandshake, encodeExtendedHandshake } from '../protocol/ext
 import type { PeerWire } from '../protocol/peer-wire.js';
 import { decodeUtMetadata, encodeUtMetadata, METADATA_PIECE_SIZE } from '../protocol/ut-metadata.js';
 import type { PieceWriter, TorrentStorage } from '../storage/piece-store.js';
+import { BadDataJudge } from './bad-data.js';
 import { Bitfield } from './bitfield.js';
 import { BlockTracker } from './block-tracker.js';
 import {
@@ -93,7 +95,10 @@ export interface TorrentStats {
 interface Download {
   readonly tracker: BlockTracker;
   readonly writer: PieceWriter;
-  readonly contributors: Set<Peer>;
+  /** Who sent each block. */
+  readonly senders: (Peer | undefined)[];
+  /** A piece that failed before is re-downloaded from this one peer only (see bad-data.ts). */
+  readonly owner: Peer | undefined;
   verifying: boolean;
 }
 
@@ -133,6 +138,7 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
   readonly #downloads = new Map<PieceIndex, Download>();
   /** Pieces whose bad data came from these peers; they are asked for it again only as a last resort. */
   readonly #excluded = new Map<PieceIndex, Set<Peer>>();
+  readonly #judge = new BadDataJudge<Peer>();
   #unverifiedBytes = 0;
   readonly #readers = new Set<Reader>();
   /** Pieces that have a priority because of some reader window. */
@@ -409,7 +415,7 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
         peerHas: (i) => peer.has!.has(i) && peer.canRequest(i),
         peerExcluded: (i) => this.#isExcluded(peer, i),
         download: (i) => this.#downloads.get(i)?.tracker,
-        startDownload: (i) => this.#startDownload(i),
+        startDownload: (i) => this.#startDownload(i, peer),
         endgame: (i) => live.priorities[i] === Priority.Now && (this.#waiters.get(i)?.size ?? 0) > 0,
         requestedByPeer: (i, b) => peer.hasRequested(i, b),
       },
@@ -419,6 +425,8 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
   }
 
   #isExcluded(peer: Peer, i: PieceIndex): boolean {
+    const owner = this.#downloads.get(i)?.owner;
+    if (owner && owner !== peer && !owner.closed) return true;
     const ex = this.#excluded.get(i);
     if (!ex?.has(peer)) return false;
     for (const other of this.#peers.values()) {
@@ -427,7 +435,7 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
     return false;
   }
 
-  #startDownload(i: PieceIndex): BlockTracker | undefined {
+  #startDownload(i: PieceIndex, peer: Peer): BlockTracker | undefined {
     const live = this.#live!;
     const size = live.geometry.pieceSize(i);
     if (this.#unverifiedBytes + size > MAX_UNVERIFIED_BYTES && live.priorities[i] !== Priority.Now)
@@ -435,7 +443,8 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
     const d: Download = {
       tracker: new BlockTracker(size),
       writer: live.storage.beginPiece(i),
-      contributors: new Set(),
+      senders: [],
+      owner: this.#judge.suspect(i) ? peer : undefined,
       verifying: false,
     };
     live.storage.pin(i);
@@ -467,7 +476,7 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
     }
     this.#bytesDownloaded += data.length;
     peer.usefulBytes += data.length;
-    d.contributors.add(peer);
+    d.senders[block] = peer;
     // Someone else may still be fetching this block (end-game): tell them not to.
     if (d.tracker.inFlight(block) > 0) {
       for (const other of this.#peers.values()) {
@@ -488,12 +497,15 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
       return;
     }
     const live = this.#live;
-    if (!live || this.#downloads.get(i) !== d) return;
-    this.#endDownload(i);
-    if (!ok) {
-      this.#pieceFailed(i, d);
+    if (!live || this.#downloads.get(i) !== d) {
+      if (!ok) await d.writer.discard();
       return;
     }
+    if (!ok) {
+      await this.#pieceFailed(i, d, live);
+      return;
+    }
+    this.#endDownload(i);
     this.#piecesVerified++;
     this.#excluded.delete(i);
     live.ours.set(i);
@@ -507,24 +519,50 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
     }
     this.emit('piece:complete', { index: i });
     this.#scheduleFill();
+    if (this.#judge.suspect(i)) {
+      const good = await this.#blockDigests(i, (off, len, buf) => live.storage.read(i, off, len, buf)).catch(
+        () => [],
+      );
+      for (const p of this.#judge.passed(i, good)) this.#ban(p, `sent bad data for piece ${i}`);
+    }
   }
 
-  #pieceFailed(i: PieceIndex, d: Download): void {
+  /** The piece failed its hash: find out who sent what, then download it again. */
+  async #pieceFailed(i: PieceIndex, d: Download, live: Live): Promise<void> {
     this.#piecesFailed++;
-    const only = d.contributors.size === 1;
-    let ex = this.#excluded.get(i);
-    if (!ex) {
-      ex = new Set();
-      this.#excluded.set(i, ex);
+    const digests = await this.#blockDigests(i, (off, len, buf) => d.writer.read(off, len, buf)).catch(
+      () => [],
+    );
+    await d.writer.discard();
+    const records = d.senders.map((sender, b) =>
+      sender && digests[b] ? { sender, digest: digests[b] } : undefined,
+    );
+    const contributors = new Set(d.senders.filter((p) => p !== undefined));
+    this.#log.warn({ piece: i, contributors: contributors.size }, 'piece failed verification');
+    for (const p of this.#judge.failed(i, records)) this.#ban(p, `sent bad data for piece ${i}`);
+    const ex = this.#excluded.get(i) ?? new Set();
+    for (const p of contributors) ex.add(p);
+    this.#excluded.set(i, ex);
+    if (this.#downloads.get(i) === d) this.#endDownload(i);
+    if (live === this.#live) {
+      this.#wantedDirty = true;
+      this.#scheduleFill();
     }
-    for (const peer of d.contributors) {
-      ex.add(peer);
-      peer.strikes++;
-      if (only || peer.strikes >= BAN_AFTER_STRIKES) this.#ban(peer, `sent bad data for piece ${i}`);
+  }
+
+  async #blockDigests(
+    i: PieceIndex,
+    read: (offset: number, length: number, target: Buffer) => Promise<number>,
+  ): Promise<string[]> {
+    const g = this.#live!.geometry;
+    const out: string[] = [];
+    const buf = Buffer.allocUnsafe(BLOCK_SIZE);
+    for (let b = 0; b < g.blockCount(i); b++) {
+      const len = g.blockSize(i, b);
+      const n = await read(b * BLOCK_SIZE, len, buf);
+      out.push(createHash('sha1').update(buf.subarray(0, n)).digest('hex'));
     }
-    this.#log.warn({ piece: i, contributors: d.contributors.size }, 'piece failed verification');
-    this.#wantedDirty = true;
-    this.#scheduleFill();
+    return out;
   }
 
   #downloadFailed(i: PieceIndex, d: Download, e: unknown): void {

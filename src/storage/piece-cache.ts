@@ -225,7 +225,7 @@ class CacheWriter implements PieceWriter {
   readonly #size: number;
   #handle: Promise<FileHandle> | undefined;
   readonly #writes = new Set<Promise<unknown>>();
-  #done = false;
+  #state: 'writing' | 'committing' | 'failed' | 'done' | 'discarded' = 'writing';
 
   constructor(cache: PieceCache, key: string, path: string, size: number) {
     this.#cache = cache;
@@ -235,7 +235,7 @@ class CacheWriter implements PieceWriter {
   }
 
   write(offset: number, data: Uint8Array): Promise<void> {
-    if (this.#done) return Promise.reject(new StorageError('write after commit or discard'));
+    if (this.#state !== 'writing') return Promise.reject(new StorageError('write after commit or discard'));
     if (offset < 0 || offset + data.length > this.#size) {
       return Promise.reject(
         new StorageError(`write [${offset}, +${data.length}) outside piece of ${this.#size}`),
@@ -250,29 +250,44 @@ class CacheWriter implements PieceWriter {
   }
 
   async commit(opts: { signal?: AbortSignal } = {}): Promise<boolean> {
-    if (this.#done) throw new StorageError('commit after commit or discard');
-    this.#done = true;
+    if (this.#state !== 'writing') throw new StorageError('commit after commit or discard');
+    this.#state = 'committing';
     try {
       await Promise.all(this.#writes);
       const h = await this.#handle;
       if (!h) throw new StorageError('commit of a piece with nothing written');
       await h.close();
+      this.#handle = undefined;
       const digest = await this.#cache.hashFile(this.#path, this.#size, opts.signal);
       if (digest.toString('hex') !== this.#key) {
-        await unlink(this.#path).catch(() => undefined);
+        this.#state = 'failed';
         return false;
       }
       await this.#cache.admit(this.#key, this.#path, this.#size);
+      this.#state = 'done';
       return true;
     } catch (e) {
+      this.#state = 'done';
       await unlink(this.#path).catch(() => undefined);
       throw e;
     }
   }
 
+  async read(offset: number, length: number, target: Buffer): Promise<number> {
+    if (this.#state !== 'failed')
+      throw new StorageError('read back is only for a piece that failed its hash');
+    const h = await open(this.#path, 'r');
+    try {
+      const { bytesRead } = await h.read(target, 0, length, offset);
+      return bytesRead;
+    } finally {
+      await h.close();
+    }
+  }
+
   async discard(): Promise<void> {
-    if (this.#done) return;
-    this.#done = true;
+    if (this.#state === 'done' || this.#state === 'discarded') return;
+    this.#state = 'discarded';
     await Promise.allSettled(this.#writes);
     const h = await this.#handle?.catch(() => undefined);
     await h?.close().catch(() => undefined);

@@ -72,10 +72,12 @@ export interface PieceWriter {
   write(offset: number, data: Uint8Array): Promise<void>;
   /**
    * Waits for pending writes, hashes the stored bytes off the event loop, and when the SHA-1
-   * equals the piece hash, makes the piece complete atomically. Resolves false (and drops the
-   * written bytes) when it does not match.
+   * equals the piece hash, makes the piece complete atomically. Resolves false when it does not
+   * match; the written bytes then stay readable through `read` until `discard`.
    */
   commit(opts?: { signal?: AbortSignal }): Promise<boolean>;
+  /** Reads back written bytes of a piece that failed `commit` (to find out who sent bad blocks). */
+  read(offset: number, length: number, target: Buffer): Promise<number>;
   /** Drops everything written. Idempotent; safe after commit. */
   discard(): Promise<void>;
 }

@@ -6,6 +6,8 @@ export * from './aria2.js';
 export * from './content.js';
 export * from './errors.js';
 export * from './fixture.js';
+export * from './hostile-peer.js';
+export * from './http.js';
 export * from './libtorrent.js';
 export * from './loopback.js';
 export * from './opentracker.js';
