@@ -4,7 +4,7 @@
  * readahead `Readahead`. A read resolves only with hash-verified bytes, and is cancelled by its
  * signal. Closing the reader drops its priorities.
  */
-import { ConfluenceError } from '../errors.js';
+import { ConfluenceError, InternalError } from '../errors.js';
 import type { Geometry, PieceIndex } from '../metainfo/geometry.js';
 import { PieceNotStoredError } from '../storage/piece-store.js';
 import { MAX_READAHEAD_BYTES, MIN_READAHEAD_BYTES, READ_CHUNK_BYTES } from './constants.js';
@@ -19,6 +19,7 @@ export interface ReaderHost {
   readonly geometry: Geometry;
   /** Resolves when the piece is complete; rejects when the torrent is dropped or the signal fires. */
   waitPiece(i: PieceIndex, signal: AbortSignal | undefined): Promise<void>;
+  isComplete(i: PieceIndex): boolean;
   readPiece(
     i: PieceIndex,
     offset: number,
@@ -46,6 +47,8 @@ export class Reader {
   #contiguousStart: number;
   #window: ReaderWindow;
   #closed = false;
+  /** Starts of reads in flight, oldest first: the oldest is the read head. */
+  readonly #pending: number[] = [];
 
   constructor(host: ReaderHost, start: number, end: number) {
     this.#host = host;
@@ -71,6 +74,7 @@ export class Reader {
   /** Moves the read position (absolute torrent offset within [start, end]); resets readahead. */
   seek(pos: number): void {
     if (this.#closed) throw new ReaderClosedError('seek on a closed reader');
+    if (this.#pending.length > 0) throw new InternalError('seek while reads are in flight');
     if (pos < this.start || pos > this.end)
       throw new RangeError(`seek to ${pos} outside [${this.start}, ${this.end}]`);
     this.#pos = pos;
@@ -79,32 +83,50 @@ export class Reader {
   }
 
   /**
-   * Reads verified bytes at the position, at most `max`, never across a piece boundary. Resolves
-   * null at the end.
+   * Reads verified bytes at the position, at most `max`: up to the end of the piece at the
+   * position, and on through following pieces that are already complete. Resolves null at the end.
+   *
+   * The range is reserved before anything is awaited, so a caller may keep several reads in
+   * flight (the next chunk loads while the previous one is being sent); they resolve with
+   * consecutive bytes, in call order. While a read is pending its piece keeps `Now` priority.
    */
   async read(opts: { max?: number; signal?: AbortSignal } = {}): Promise<Buffer | null> {
+    if (this.#closed) throw new ReaderClosedError('read on a closed reader');
+    const start = this.#pos;
+    if (start >= this.end) return null;
     const g = this.#host.geometry;
-    for (;;) {
-      if (this.#closed) throw new ReaderClosedError('read on a closed reader');
-      if (this.#pos >= this.end) return null;
-      const piece = g.pieceAt(this.#pos);
-      await this.#host.waitPiece(piece, opts.signal);
-      if (this.#closed) throw new ReaderClosedError('reader closed while waiting');
-      const offset = this.#pos - g.pieceOffset(piece);
-      const n = Math.min(opts.max ?? READ_CHUNK_BYTES, g.pieceSize(piece) - offset, this.end - this.#pos);
+    const max = Math.min(opts.max ?? READ_CHUNK_BYTES, this.end - start);
+    let n = Math.min(max, g.pieceOffset(g.pieceAt(start)) + g.pieceSize(g.pieceAt(start)) - start);
+    while (n < max && this.#host.isComplete(g.pieceAt(start + n))) {
+      const next = g.pieceAt(start + n);
+      n = Math.min(max, g.pieceOffset(next) + g.pieceSize(next) - start);
+    }
+    this.#pos = start + n;
+    this.#pending.push(start);
+    this.#update();
+    try {
       const buf = Buffer.allocUnsafe(n);
-      try {
-        await this.#host.readPiece(piece, offset, n, buf, opts.signal);
-      } catch (e) {
-        if (e instanceof PieceNotStoredError) {
+      let done = 0;
+      while (done < n) {
+        const at = start + done;
+        const piece = g.pieceAt(at);
+        const offset = at - g.pieceOffset(piece);
+        const len = Math.min(n - done, g.pieceSize(piece) - offset);
+        await this.#host.waitPiece(piece, opts.signal);
+        if (this.#closed) throw new ReaderClosedError('reader closed while waiting');
+        try {
+          await this.#host.readPiece(piece, offset, len, buf.subarray(done, done + len), opts.signal);
+        } catch (e) {
+          if (!(e instanceof PieceNotStoredError)) throw e;
           this.#host.pieceLost(piece);
           continue;
         }
-        throw e;
+        done += len;
       }
-      this.#pos += n;
-      this.#update();
       return buf;
+    } finally {
+      this.#pending.splice(this.#pending.indexOf(start), 1);
+      if (!this.#closed) this.#update();
     }
   }
 
@@ -115,11 +137,12 @@ export class Reader {
   }
 
   #computeWindow(): ReaderWindow {
+    const head = this.#pending[0] ?? this.#pos;
     const ra = readaheadBytes(this.#pos - this.#contiguousStart, {
       min: MIN_READAHEAD_BYTES,
       max: MAX_READAHEAD_BYTES,
     });
-    const [first, end] = windowPieces(this.#host.geometry, this.#pos, this.end, ra);
+    const [first, end] = windowPieces(this.#host.geometry, head, this.end, this.#pos - head + ra);
     return { first, end };
   }
 

@@ -304,6 +304,7 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
       {
         geometry: live.geometry,
         waitPiece: (i, signal) => this.waitPiece(i, signal),
+        isComplete: (i) => live.ours.has(i),
         readPiece: (i, offset, length, target, signal) => this.readPiece(i, offset, length, target, signal),
         pieceLost: (i) => this.pieceLost(i),
         readerMoved: () => this.#updatePriorities(),

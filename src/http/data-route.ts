@@ -20,6 +20,10 @@ import { NotFoundError } from './http-errors.js';
 import { planMultipart } from './multipart.js';
 import { type ByteRange, contentRange, decideRange, unsatisfiedContentRange } from './range.js';
 
+/** Reads kept in flight per response, and bytes the response may buffer before waiting. */
+const READS_AHEAD = 2;
+const SEND_BUFFER_BYTES = 1024 * 1024;
+
 /** Bytes of the representation: a file or the whole torrent. */
 interface Representation {
   /** Offset of its first byte in the torrent. */
@@ -159,16 +163,34 @@ async function streamRanges(
   if (!partHeader) res.end();
 }
 
+/**
+ * Copies a reader to the response. Keeps READS_AHEAD reads in flight so the next chunk loads
+ * while one is being sent, and lets the socket buffer up to SEND_BUFFER_BYTES before waiting for
+ * 'drain' (the response's own high-water mark is 16 KiB, which would stall on every chunk).
+ */
 async function pump(reader: Reader, res: ServerResponse, signal: AbortSignal): Promise<void> {
-  for (;;) {
-    const chunk = await reader.read({ max: READ_CHUNK_BYTES, signal });
+  const queue: Promise<Buffer | null>[] = [];
+  const refill = () => {
+    while (queue.length < READS_AHEAD && reader.position < reader.end) {
+      const p = reader.read({ max: READ_CHUNK_BYTES, signal });
+      // Awaited in order below; a later read failing first must not be an unhandled rejection.
+      p.catch(() => undefined);
+      queue.push(p);
+    }
+  };
+  refill();
+  while (queue.length > 0) {
+    const chunk = await queue.shift()!;
+    refill();
     if (chunk === null) return;
-    await write(res, chunk, signal);
+    res.write(chunk);
+    if (res.writableLength > SEND_BUFFER_BYTES) await once(res, 'drain', { signal });
   }
 }
 
 async function write(res: ServerResponse, chunk: Buffer, signal: AbortSignal): Promise<void> {
-  if (!res.write(chunk)) await once(res, 'drain', { signal });
+  res.write(chunk);
+  if (res.writableLength > SEND_BUFFER_BYTES) await once(res, 'drain', { signal });
 }
 
 function optionalHeader<K extends string>(key: K, v: string | string[] | undefined): { [P in K]?: string } {

@@ -1,7 +1,7 @@
 /**
  * A test-only seeder written against our own wire, for what real clients will not do: send
- * corrupt blocks. It serves a fixture's bytes and flips a byte in every block of the chosen
- * pieces. Not for use outside tests.
+ * corrupt blocks, or serve torrents no tool would make (hostile paths). It serves a torrent's bytes
+ * and flips a byte in every block of the chosen pieces. Not for use outside tests.
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:net';
@@ -15,8 +15,11 @@ export interface HostilePeer {
   stop(): Promise<void>;
 }
 
+/** What the peer serves: a fixture, or any torrent whose bytes the test can compute. */
+export type ServedTorrent = Pick<Fixture, 'infoHash' | 'pieceCount' | 'pieceLength' | 'expectedTorrentBytes'>;
+
 export async function startHostilePeer(o: {
-  fixture: Fixture;
+  fixture: ServedTorrent;
   /** Pieces whose blocks are corrupted; 'all' corrupts everything. */
   corrupt: ReadonlySet<number> | 'all';
 }): Promise<HostilePeer> {
