@@ -2,6 +2,8 @@
  * A fixed-size set of piece indexes in BEP 3 bitfield order (bit 7 of byte 0 is piece 0), so the
  * bytes can be sent and received as they are.
  */
+import { InternalError } from '../errors.js';
+
 export class Bitfield {
   readonly bytes: Uint8Array;
   #count = 0;
@@ -39,7 +41,12 @@ export class Bitfield {
     return ((this.bytes[i >> 3] ?? 0) & (0x80 >> (i & 7))) !== 0;
   }
 
+  /** Adds piece `i`; false when it was there already. An index outside [0, size) is a bug. */
   set(i: number): boolean {
+    // Outside the set the write would be dropped (or land in a spare bit) but still be counted.
+    if (!Number.isInteger(i) || i < 0 || i >= this.size) {
+      throw new InternalError(`Bitfield.set(${i}) outside [0, ${this.size})`);
+    }
     const mask = 0x80 >> (i & 7);
     const byte = this.bytes[i >> 3]!;
     if (byte & mask) return false;

@@ -2,7 +2,11 @@
  * Block bookkeeping for one piece being downloaded: which 16 KiB blocks are received and how many
  * requests for each are in flight. Pure state; the engine attaches the storage writer.
  */
+import { InternalError } from '../errors.js';
 import { BLOCK_SIZE } from '../metainfo/geometry.js';
+
+/** Requests in flight for one block are counted in a byte. */
+const MAX_IN_FLIGHT = 255;
 
 export class BlockTracker {
   readonly blockCount: number;
@@ -56,7 +60,9 @@ export class BlockTracker {
       if (this.#received[b] || skip(b)) continue;
       if (best < 0 || this.#inFlight[b]! < this.#inFlight[best]!) best = b;
     }
-    if (best >= 0 && this.#inFlight[best]! < 255) this.#inFlight[best]!++;
+    // A request that cannot be counted would let release() free the block while it is in flight.
+    if (best < 0 || this.#inFlight[best]! >= MAX_IN_FLIGHT) return -1;
+    this.#inFlight[best]!++;
     return best;
   }
 
@@ -69,6 +75,10 @@ export class BlockTracker {
 
   /** Marks a block received; false when it already was (a duplicate from the end-game). */
   receive(block: number): boolean {
+    // Outside the piece the mark would be dropped but still counted, and `done` would lie.
+    if (!Number.isInteger(block) || block < 0 || block >= this.blockCount) {
+      throw new InternalError(`block ${block} outside a piece of ${this.blockCount} blocks`);
+    }
     if (this.#received[block]) return false;
     this.#received[block] = 1;
     this.#receivedCount++;

@@ -14,7 +14,7 @@ export const MAX_UNVERIFIED_BYTES = 64 * 1024 * 1024;
 
 /** Block requests in flight to one peer: grows with the peer's rate to cover this much time. */
 export const REQUEST_QUEUE_SECONDS = 1;
-export const MIN_REQUESTS_PER_PEER = 16;
+export const MIN_REQUESTS_PER_PEER = 32;
 export const MAX_REQUESTS_PER_PEER = 512;
 /** A request unanswered this long is given up and re-requested (from anyone). */
 export const REQUEST_TIMEOUT_MS = 20_000;

@@ -62,7 +62,14 @@ export class MetadataFetcher {
   }
 
   onData(peer: string, piece: number, totalSize: number, data: Uint8Array): MetadataResult {
-    if (totalSize !== this.#size || !this.#buf || piece >= this.#have.length || this.#have[piece]) {
+    if (
+      totalSize !== this.#size ||
+      !this.#buf ||
+      !Number.isInteger(piece) ||
+      piece < 0 ||
+      piece >= this.#have.length ||
+      this.#have[piece]
+    ) {
       return { kind: 'pending' };
     }
     const expected = Math.min(METADATA_PIECE_SIZE, this.#size - piece * METADATA_PIECE_SIZE);

@@ -90,7 +90,8 @@ export function pickRequests(v: PickView, slots: number): BlockPick[] {
     if (!v.peerHas(piece) || v.peerExcluded(piece)) continue;
     const t = v.download(piece);
     if (!t || t.hasFree) continue;
-    const mine = new Set<number>();
+    // Blocks of this piece picked above are not yet in the peer's requests: skip them too.
+    const mine = new Set(picks.filter((pk) => pk.piece === piece).map((pk) => pk.block));
     while (picks.length < slots) {
       const block = t.reserveDuplicate((b) => mine.has(b) || v.requestedByPeer(piece, b));
       if (block < 0) break;

@@ -56,6 +56,7 @@ export class Swarm {
 
   /** Idle addresses whose back-off has passed, best first (fewest failures, oldest first). */
   candidates(now: number, max: number): KnownPeer[] {
+    if (max <= 0) return [];
     const out: KnownPeer[] = [];
     for (const k of this.#known.values()) {
       if (k.state === 'idle' && k.nextAttemptAt <= now) out.push(k);
@@ -68,12 +69,15 @@ export class Swarm {
     k.state = 'dialing';
   }
 
+  /** Failures are kept: only a connection that turns out useful clears them (see `ended`). */
   connected(k: KnownPeer): void {
     k.state = 'connected';
-    k.failures = 0;
   }
 
-  /** A dial failed or a connection ended; `useful` connections are retried without back-off. */
+  /**
+   * A dial failed or a connection ended. A `useful` connection clears the failures and is retried
+   * after the base delay; anything else counts as a failure and backs off.
+   */
   ended(k: KnownPeer, now: number, useful: boolean): void {
     k.state = 'idle';
     if (useful) {
@@ -89,9 +93,11 @@ export class Swarm {
     k.nextAttemptAt = now + Math.min(DIAL_BACKOFF_MAX_MS, DIAL_BACKOFF_BASE_MS * 2 ** (k.failures - 1));
   }
 
+  /** Bans the address's ban key and forgets every known address under it (all ports of an IP). */
   ban(a: PeerAddress): void {
-    this.#banned.add(banKey(a));
-    this.#known.delete(peerKey(a));
+    const key = banKey(a);
+    this.#banned.add(key);
+    for (const [k, known] of this.#known) if (banKey(known.address) === key) this.#known.delete(k);
   }
 
   isBanned(a: PeerAddress): boolean {

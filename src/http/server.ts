@@ -72,13 +72,14 @@ export class HttpService {
 
   #handle(req: IncomingMessage, res: ServerResponse): void {
     const started = performance.now();
+    const sentBefore = req.socket.bytesWritten;
     res.once('close', () => {
       this.#log.info(
         {
           method: req.method,
           url: req.url,
           status: res.statusCode,
-          bytes: res.getHeader('content-length') ?? null,
+          bytes: req.socket.bytesWritten - sentBefore,
           ms: Math.round(performance.now() - started),
           complete: res.writableFinished,
         },

@@ -4,7 +4,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { AbortedError, throwIfAborted } from '../errors.js';
+import { AbortedError } from '../errors.js';
 import type { HashJob, HashReply } from './hash-worker.js';
 import { StorageError } from './piece-store.js';
 
@@ -34,7 +34,7 @@ export class FileHasher {
 
   /** SHA-1 of the first `length` bytes of the file at `path`. */
   hash(path: string, length: number, opts: { signal?: AbortSignal } = {}): Promise<Buffer> {
-    throwIfAborted(opts.signal);
+    if (opts.signal?.aborted) return Promise.reject(new AbortedError({ cause: opts.signal.reason }));
     if (this.#closed) return Promise.reject(new StorageError('hasher is closed'));
     const w = this.#pick();
     const id = this.#nextId++;

@@ -12,7 +12,7 @@
 import { EventEmitter } from 'node:events';
 import { type FileHandle, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { throwIfAborted } from '../errors.js';
+import { AbortedError, ConfluenceError, throwIfAborted } from '../errors.js';
 import type { PieceIndex } from '../metainfo/geometry.js';
 import { pieceHash, type TorrentInfo } from '../metainfo/info.js';
 import { FileHasher } from './file-hasher.js';
@@ -98,18 +98,38 @@ export class PieceCache implements PieceStore {
   async read(key: PieceKey, offset: number, length: number, target: Buffer): Promise<number> {
     const entry = this.#index.get(key);
     if (!entry || offset + length > entry.size) throw new PieceNotStoredError(`piece ${key} is not stored`);
-    const ch = await this.#acquire(key);
+    let ch: CachedHandle;
+    try {
+      ch = await this.#acquire(key);
+    } catch (e) {
+      if (e instanceof PieceNotStoredError) this.#lost(key, entry);
+      throw e;
+    }
     try {
       let done = 0;
       while (done < length) {
         const { bytesRead } = await ch.handle.read(target, done, length - done, offset + done);
-        if (bytesRead === 0) throw new PieceNotStoredError(`piece ${key} is shorter than its index says`);
+        if (bytesRead === 0) {
+          this.#lost(key, entry);
+          throw new PieceNotStoredError(`piece ${key} is shorter than its index says`);
+        }
         done += bytesRead;
       }
       return done;
     } finally {
       this.#release(ch);
     }
+  }
+
+  /**
+   * The file of an indexed piece is gone or short (changed behind our back): the piece is no longer
+   * complete, so it is fetched again. Unless it was re-admitted meanwhile (a new entry).
+   */
+  #lost(key: PieceKey, entry: Entry): void {
+    if (this.#index.get(key) !== entry) return;
+    this.#index.delete(key);
+    this.#bytes -= entry.size;
+    this.#dropHandle(key);
   }
 
   partialPath(key: PieceKey): string {
@@ -128,6 +148,8 @@ export class PieceCache implements PieceStore {
       this.#madeDirs.add(dir);
     }
     await rename(partial, join(dir, key));
+    // A handle opened before the rename still reads the replaced file, which may be a damaged one.
+    this.#dropHandle(key);
     const old = this.#index.get(key);
     this.#bytes += size - (old?.size ?? 0);
     this.#index.set(key, { size });
@@ -136,13 +158,18 @@ export class PieceCache implements PieceStore {
   #acquire(key: PieceKey): Promise<CachedHandle> {
     let p = this.#handles.get(key);
     if (!p) {
-      p = open(join(this.#root, key.slice(0, 2), key), 'r').then(
+      const opening: Promise<CachedHandle> = open(join(this.#root, key.slice(0, 2), key), 'r').then(
         (handle) => ({ handle, users: 0, evicted: false }),
         (e: unknown) => {
-          this.#handles.delete(key);
-          throw new PieceNotStoredError(`piece ${key} cannot be opened`, { cause: e });
+          if (this.#handles.get(key) === opening) this.#handles.delete(key);
+          // Only a missing file means the piece is gone; anything else (EMFILE, EIO) is no proof.
+          if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+            throw new PieceNotStoredError(`piece ${key} is missing`, { cause: e });
+          }
+          throw new StorageError(`piece ${key} cannot be opened`, { cause: e });
         },
       );
+      p = opening;
       this.#handles.set(key, p);
       this.#trimHandles();
     } else {
@@ -163,16 +190,25 @@ export class PieceCache implements PieceStore {
 
   #trimHandles(): void {
     while (this.#handles.size > MAX_OPEN_READ_FILES) {
-      const [oldest, p] = this.#handles.entries().next().value as [PieceKey, Promise<CachedHandle>];
-      this.#handles.delete(oldest);
-      void p.then(
-        (ch) => {
-          ch.evicted = true;
-          if (ch.users === 0) return ch.handle.close();
-        },
-        () => undefined,
-      );
+      const oldest = this.#handles.keys().next().value as PieceKey;
+      this.#dropHandle(oldest);
     }
+  }
+
+  /** Takes a handle out of the cache; it closes once its reads in flight are done. */
+  #dropHandle(key: PieceKey): void {
+    const p = this.#handles.get(key);
+    if (!p) return;
+    this.#handles.delete(key);
+    // Callbacks on `p` run in registration order, so reads that acquired it before have counted
+    // themselves in `users` by the time this runs.
+    void p.then(
+      (ch) => {
+        ch.evicted = true;
+        if (ch.users === 0) return ch.handle.close();
+      },
+      () => undefined,
+    );
   }
 }
 
@@ -195,7 +231,14 @@ class CacheTorrentStorage extends EventEmitter<TorrentStorageEvents> implements 
     return this.#cache.has(this.#keys[index]!, this.#info.geometry.pieceSize(index));
   }
 
-  read(index: PieceIndex, offset: number, length: number, target: Buffer): Promise<number> {
+  read(
+    index: PieceIndex,
+    offset: number,
+    length: number,
+    target: Buffer,
+    opts: { signal?: AbortSignal } = {},
+  ): Promise<number> {
+    if (opts.signal?.aborted) return Promise.reject(new AbortedError({ cause: opts.signal.reason }));
     return this.#cache.read(this.#keys[index]!, offset, length, target);
   }
 
@@ -225,6 +268,8 @@ class CacheWriter implements PieceWriter {
   readonly #size: number;
   #handle: Promise<FileHandle> | undefined;
   readonly #writes = new Set<Promise<unknown>>();
+  /** The first write that failed: the file then has a hole, so hashing it would blame the peers. */
+  #writeFailure: unknown;
   #state: 'writing' | 'committing' | 'failed' | 'done' | 'discarded' = 'writing';
 
   constructor(cache: PieceCache, key: string, path: string, size: number) {
@@ -242,7 +287,15 @@ class CacheWriter implements PieceWriter {
       );
     }
     this.#handle ??= open(this.#path, 'w');
-    const p = this.#handle.then((h) => h.write(data, 0, data.length, offset)).then(() => undefined);
+    const p = this.#handle
+      .then((h) => h.write(data, 0, data.length, offset))
+      .then(
+        () => undefined,
+        (e: unknown) => {
+          this.#writeFailure ??= e;
+          throw new StorageError(`writing piece ${this.#key} failed`, { cause: e });
+        },
+      );
     this.#writes.add(p);
     const forget = () => this.#writes.delete(p);
     p.then(forget, forget);
@@ -253,11 +306,14 @@ class CacheWriter implements PieceWriter {
     if (this.#state !== 'writing') throw new StorageError('commit after commit or discard');
     this.#state = 'committing';
     try {
-      await Promise.all(this.#writes);
-      const h = await this.#handle;
-      if (!h) throw new StorageError('commit of a piece with nothing written');
-      await h.close();
+      await Promise.allSettled(this.#writes);
+      const opened = this.#handle;
       this.#handle = undefined;
+      if (!opened) throw new StorageError('commit of a piece with nothing written');
+      await (await opened).close();
+      if (this.#writeFailure !== undefined) {
+        throw new StorageError(`writing piece ${this.#key} failed`, { cause: this.#writeFailure });
+      }
       const digest = await this.#cache.hashFile(this.#path, this.#size, opts.signal);
       if (digest.toString('hex') !== this.#key) {
         this.#state = 'failed';
@@ -269,7 +325,9 @@ class CacheWriter implements PieceWriter {
     } catch (e) {
       this.#state = 'done';
       await unlink(this.#path).catch(() => undefined);
-      throw e;
+      throw e instanceof ConfluenceError
+        ? e
+        : new StorageError(`committing piece ${this.#key} failed`, { cause: e });
     }
   }
 

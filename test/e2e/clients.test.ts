@@ -17,6 +17,7 @@ import {
   startHostilePeer,
   startLibtorrentLeecher,
   startLibtorrentSeeder,
+  startOpentracker,
   startTestService,
   startTransmissionSeeder,
   type TestService,
@@ -56,6 +57,19 @@ describe('sources of metadata and data', () => {
       });
     } finally {
       await seeder.stop();
+    }
+  });
+
+  test('a seeder found through a UDP tracker (BEP 15)', async () => {
+    const tracker = await startOpentracker({ whitelist: [fx.infoHash] });
+    const seeder = await startLibtorrentSeeder({ fixture: fx, trackers: [tracker.udpUrl] });
+    const svc = await startTestService({ implicitTrackers: [tracker.udpUrl] });
+    try {
+      await expectAllFiles(svc, `ih=${fx.infoHash}`);
+    } finally {
+      await svc.close();
+      await seeder.stop();
+      await tracker.stop();
     }
   });
 
