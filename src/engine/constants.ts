@@ -18,8 +18,8 @@ export const MIN_REQUESTS_PER_PEER = 32;
 export const MAX_REQUESTS_PER_PEER = 512;
 /** A request unanswered this long is given up and re-requested (from anyone). */
 export const REQUEST_TIMEOUT_MS = 20_000;
-/** A read-head block outstanding this long may be duplicated to other peers. */
-export const ENDGAME_AFTER_MS = 1_000;
+/** A piece a reader is blocked on that got no block for this long is fetched from other peers too. */
+export const ENDGAME_AFTER_MS = 500;
 
 /** Peers' requests to us we queue per connection; more is a protocol abuse and closes it. */
 export const MAX_PEER_REQUEST_QUEUE = 512;
@@ -42,6 +42,8 @@ export const DIAL_TIMEOUT_MS = 5_000;
 export const DIAL_BACKOFF_BASE_MS = 2_000;
 export const DIAL_BACKOFF_MAX_MS = 5 * 60_000;
 export const MAX_DIAL_FAILURES = 8;
+/** A connection that lasted this long counts as good even if it gave us nothing (we wanted nothing). */
+export const USEFUL_CONNECTION_MS = 30_000;
 
 /** A peer that was the only source of a piece that failed its hash is banned at once; others after this many. */
 export const BAN_AFTER_STRIKES = 3;

@@ -30,6 +30,8 @@ export class MetadataFetcher {
   #haveCount = 0;
   readonly #inFlight = new Map<number, InFlight>();
   readonly #contributors = new Set<string>();
+  /** `peer piece` pairs the peer refused: it is not asked for that piece again. */
+  readonly #rejected = new Set<string>();
 
   constructor(infoHash: InfoHash) {
     this.#infoHash = infoHash;
@@ -54,7 +56,7 @@ export class MetadataFetcher {
     for (const f of this.#inFlight.values()) if (f.peer === peer) mine++;
     const out: number[] = [];
     for (let p = 0; p < this.#have.length && mine + out.length < METADATA_REQUESTS_PER_PEER; p++) {
-      if (this.#have[p] || this.#inFlight.has(p)) continue;
+      if (this.#have[p] || this.#inFlight.has(p) || this.#rejected.has(`${peer} ${p}`)) continue;
       this.#inFlight.set(p, { peer, sentAt: now });
       out.push(p);
     }
@@ -88,7 +90,9 @@ export class MetadataFetcher {
   }
 
   onReject(peer: string, piece: number): void {
-    if (this.#inFlight.get(piece)?.peer === peer) this.#inFlight.delete(piece);
+    if (this.#inFlight.get(piece)?.peer !== peer) return;
+    this.#inFlight.delete(piece);
+    this.#rejected.add(`${peer} ${piece}`);
   }
 
   peerGone(peer: string): void {
@@ -114,5 +118,6 @@ export class MetadataFetcher {
     this.#haveCount = 0;
     this.#inFlight.clear();
     this.#contributors.clear();
+    this.#rejected.clear();
   }
 }

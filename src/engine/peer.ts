@@ -76,6 +76,8 @@ export class Peer {
   readonly up: RateMeter;
   readonly connectedAt: number;
   usefulBytes = 0;
+  /** ut_metadata pieces it sent us. */
+  metadataPieces = 0;
 
   readonly #outstanding = new Map<number, Outstanding>();
   readonly #allowedFast = new Set<number>();
@@ -217,10 +219,23 @@ export class Peer {
     return n;
   }
 
-  /** The oldest request still in flight for the piece, or undefined. */
-  oldestRequestAge(piece: PieceIndex, now: number): number | undefined {
-    for (const r of this.#outstanding.values()) if (r.piece === piece) return now - r.sentAt;
-    return undefined;
+  /**
+   * Forgets our requests for a piece whose download ended (verified or restarted) and cancels
+   * them, so late answers are not counted against the piece's next download.
+   */
+  dropRequestsFor(piece: PieceIndex, blockSize: (block: number) => number): void {
+    for (const [k, r] of this.#outstanding) {
+      if (r.piece !== piece) continue;
+      this.#outstanding.delete(k);
+      if (!this.#closed) {
+        this.wire.send({
+          type: 'cancel',
+          index: piece,
+          begin: r.block * BLOCK_SIZE,
+          length: blockSize(r.block),
+        });
+      }
+    }
   }
 
   close(error?: Error): void {

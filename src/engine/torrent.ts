@@ -32,6 +32,7 @@ import { BlockTracker } from './block-tracker.js';
 import {
   BAN_AFTER_STRIKES,
   CLIENT_NAME,
+  ENDGAME_AFTER_MS,
   MAX_HALF_OPEN_PER_TORRENT,
   MAX_PEERS_PER_TORRENT,
   MAX_UNVERIFIED_BYTES,
@@ -39,6 +40,7 @@ import {
   REQUEST_TIMEOUT_MS,
   TICK_MS,
   UPLOAD_SLOTS,
+  USEFUL_CONNECTION_MS,
 } from './constants.js';
 import { MetadataFetcher } from './metadata-exchange.js';
 import { Peer, type PeerHost, type PeerSource } from './peer.js';
@@ -100,6 +102,8 @@ interface Download {
   /** A piece that failed before is re-downloaded from this one peer only (see bad-data.ts). */
   readonly owner: Peer | undefined;
   verifying: boolean;
+  /** When the last block arrived (or the download started). */
+  lastBlockAt: number;
 }
 
 interface Waiter {
@@ -139,6 +143,7 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
   /** Pieces whose bad data came from these peers; they are asked for it again only as a last resort. */
   readonly #excluded = new Map<PieceIndex, Set<Peer>>();
   readonly #judge = new BadDataJudge<Peer>();
+  readonly #bannedIds = new Set<string>();
   #unverifiedBytes = 0;
   readonly #readers = new Set<Reader>();
   /** Pieces that have a priority because of some reader window. */
@@ -417,12 +422,25 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
         peerExcluded: (i) => this.#isExcluded(peer, i),
         download: (i) => this.#downloads.get(i)?.tracker,
         startDownload: (i) => this.#startDownload(i, peer),
-        endgame: (i) => live.priorities[i] === Priority.Now && (this.#waiters.get(i)?.size ?? 0) > 0,
+        endgame: (i) => this.#stalledHead(i),
         requestedByPeer: (i, b) => peer.hasRequested(i, b),
       },
       free,
     );
     for (const p of picks) peer.request(p.piece, p.block, live.geometry.blockSize(p.piece, p.block));
+  }
+
+  /**
+   * The end-game applies to a piece a reader is blocked on that has not received a block for
+   * ENDGAME_AFTER_MS: only then is it worth fetching blocks twice.
+   */
+  #stalledHead(i: PieceIndex): boolean {
+    const d = this.#downloads.get(i);
+    return (
+      d !== undefined &&
+      (this.#waiters.get(i)?.size ?? 0) > 0 &&
+      this.clock.now() - d.lastBlockAt >= ENDGAME_AFTER_MS
+    );
   }
 
   #isExcluded(peer: Peer, i: PieceIndex): boolean {
@@ -447,6 +465,7 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
       senders: [],
       owner: this.#judge.suspect(i) ? peer : undefined,
       verifying: false,
+      lastBlockAt: this.clock.now(),
     };
     live.storage.pin(i);
     this.#downloads.set(i, d);
@@ -459,6 +478,7 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
     if (!live || !this.#downloads.delete(i)) return;
     this.#unverifiedBytes -= live.geometry.pieceSize(i);
     live.storage.unpin(i);
+    for (const peer of this.#peers.values()) peer.dropRequestsFor(i, (b) => live.geometry.blockSize(i, b));
   }
 
   requestEnded(piece: PieceIndex, block: number): void {
@@ -478,13 +498,19 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
     this.#bytesDownloaded += data.length;
     peer.usefulBytes += data.length;
     d.senders[block] = peer;
+    d.lastBlockAt = this.clock.now();
     // Someone else may still be fetching this block (end-game): tell them not to.
     if (d.tracker.inFlight(block) > 0) {
       for (const other of this.#peers.values()) {
         if (other !== peer && other.hasRequested(piece, block)) other.cancel(piece, block, data.length);
       }
     }
-    d.writer.write(begin, data).catch((e: unknown) => this.#downloadFailed(piece, d, e));
+    try {
+      d.writer.write(begin, data);
+    } catch (e) {
+      this.#downloadFailed(piece, d, e);
+      return;
+    }
     if (d.tracker.done) void this.#verify(piece, d);
   }
 
@@ -647,7 +673,10 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
   }
 
   #attach(wire: PeerWire, key: string, source: PeerSource): void {
-    if (wire.remotePeerId.equals(this.#ctx.peerId)) {
+    if (
+      wire.remotePeerId.equals(this.#ctx.peerId) ||
+      this.#bannedIds.has(wire.remotePeerId.toString('hex'))
+    ) {
       wire.close();
       return;
     }
@@ -721,6 +750,14 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
     if (hs.m.has('ut_metadata') && this.#metadata.offerSize(hs.metadataSize)) this.#requestMetadata(peer);
   }
 
+  #requestMetadataFromAll(): void {
+    for (const p of this.#peers.values()) {
+      if (p.extended?.m.has('ut_metadata') && this.#metadata.offerSize(p.extended.metadataSize)) {
+        this.#requestMetadata(p);
+      }
+    }
+  }
+
   #requestMetadata(peer: Peer): void {
     const theirId = peer.extended?.m.get('ut_metadata');
     if (this.#live || theirId === undefined || peer.closed) return;
@@ -760,10 +797,12 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
       }
       case 'reject':
         this.#metadata.onReject(peer.key, m.piece);
+        this.#requestMetadataFromAll();
         return;
       case 'data': {
         if (this.#live) return;
         const r = this.#metadata.onData(peer.key, m.piece, m.totalSize, m.data);
+        peer.metadataPieces++;
         if (r.kind === 'complete') {
           this.setInfoBytes(r.bytes).catch((e: unknown) =>
             this.#log.warn({ err: e }, 'metadata from peers refused'),
@@ -774,11 +813,7 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
             const p = this.#peers.get(key);
             if (p && ++p.strikes >= BAN_AFTER_STRIKES) this.#ban(p, 'sent bad metadata');
           }
-          for (const p of this.#peers.values()) {
-            if (p.extended?.m.has('ut_metadata') && this.#metadata.offerSize(p.extended.metadataSize)) {
-              this.#requestMetadata(p);
-            }
-          }
+          this.#requestMetadataFromAll();
         } else {
           this.#requestMetadata(peer);
         }
@@ -807,12 +842,18 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
     this.#peers.delete(peer.key);
     this.#ctx.peerCountChanged(-1);
     this.#metadata.peerGone(peer.key);
+    if (!this.#live) this.#requestMetadataFromAll();
     const live = this.#live;
     if (live && peer.has) {
       for (let i = 0; i < peer.has.size; i++) if (peer.has.has(i)) live.availability[i]!--;
     }
     const k = this.#swarm.get(peer.key);
-    if (k) this.#swarm.ended(k, this.clock.now(), peer.usefulBytes > 0);
+    // A connection that gave us something, or simply lasted, is worth redialling soon.
+    const useful =
+      peer.usefulBytes > 0 ||
+      peer.metadataPieces > 0 ||
+      this.clock.now() - peer.connectedAt >= USEFUL_CONNECTION_MS;
+    if (k) this.#swarm.ended(k, this.clock.now(), useful);
     this.#log.debug({ peer: peer.key, err: error?.message }, 'peer disconnected');
     this.#rechoke();
     this.#dialMore();
@@ -823,6 +864,11 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
     const host = peer.wire.remoteAddress;
     const port = peer.wire.remotePort;
     this.#log.warn({ peer: peer.key, reason }, 'banning peer');
+    // Incoming peers come from ephemeral ports (on loopback the address alone says nothing): the
+    // peer id and the listen port it announced identify them too.
+    this.#bannedIds.add(peer.wire.remotePeerId.toString('hex'));
+    const listen = peer.extended?.port;
+    if (host && listen) this.#swarm.ban({ host, port: listen });
     if (host && port !== undefined) {
       // Incoming peers are known by their ephemeral port; dialled ones by their listen address.
       const k = this.#swarm.get(peer.key);
@@ -846,8 +892,8 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
     const now = this.clock.now();
     let expired = 0;
     for (const peer of this.#peers.values()) expired += peer.expireRequests(now, REQUEST_TIMEOUT_MS);
-    if (this.#metadata.expire(now)) for (const p of this.#peers.values()) this.#requestMetadata(p);
-    if (expired > 0) this.#scheduleFill();
+    if (this.#metadata.expire(now)) this.#requestMetadataFromAll();
+    if (expired > 0 || [...this.#waiters.keys()].some((i) => this.#stalledHead(i))) this.#scheduleFill();
     this.#dialMore();
     if (this.#peers.size === 0 && this.#halfOpen === 0 && (this.#readers.size > 0 || !this.#live)) {
       this.#announcer?.requestMorePeers();
@@ -857,7 +903,13 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
   #announceStats(): { uploaded: number; downloaded: number; left: number } {
     const live = this.#live;
     // Unknown size: a positive placeholder, so trackers treat us as a leecher and send seeders.
-    const left = live ? live.info.totalLength - live.ours.count * live.geometry.pieceLength : 1;
+    let left = 1;
+    if (live) {
+      left = live.info.totalLength;
+      for (let i = 0; i < live.geometry.pieceCount; i++) {
+        if (live.ours.has(i)) left -= live.geometry.pieceSize(i as PieceIndex);
+      }
+    }
     return { uploaded: this.#bytesUploaded, downloaded: this.#bytesDownloaded, left: Math.max(0, left) };
   }
 

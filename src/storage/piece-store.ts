@@ -68,8 +68,11 @@ export interface TorrentStorage extends EventEmitter<TorrentStorageEvents> {
 }
 
 export interface PieceWriter {
-  /** Writes one block. Blocks may arrive in any order; writes may overlap in time. */
-  write(offset: number, data: Uint8Array): Promise<void>;
+  /**
+   * Writes one block, synchronously (backends keep this cheap: page cache, SQLite). Blocks may
+   * arrive in any order. Throws StorageError; the piece is then lost and must be discarded.
+   */
+  write(offset: number, data: Uint8Array): void;
   /**
    * Waits for pending writes, hashes the stored bytes off the event loop, and when the SHA-1
    * equals the piece hash, makes the piece complete atomically. Resolves false when it does not
