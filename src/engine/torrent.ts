@@ -6,50 +6,43 @@
  * 'awaiting-info' may go straight to 'dropped'. Nothing leaves 'dropped'.
  *
  * Invariants:
- * - `#ours` mirrors the storage's completion: a bit is set only after `commit` verified the piece.
+ * - `ours` mirrors the storage's completion: a bit is set only after `commit` verified the piece.
  * - Every block request in flight is counted in its piece's BlockTracker and in exactly one
  *   peer's outstanding map; whichever ends it (data, reject, choke, timeout, disconnect) calls
  *   `requestEnded` once.
- * - `#unverifiedBytes` is the sum of the sizes of pieces in `#downloads`.
+ *
+ * Downloading and verifying pieces is piece-downloads.ts; ut_metadata is metadata-service.ts.
  */
-import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../clock.js';
 import type { Announcer } from '../discovery/announcer.js';
 import type { PeerAddress } from '../discovery/peer-address.js';
-import { AbortedError, ConfluenceError, throwIfAborted } from '../errors.js';
-import { BLOCK_SIZE, type Geometry, type PieceIndex } from '../metainfo/geometry.js';
+import { ConfluenceError, throwIfAborted } from '../errors.js';
+import type { Geometry, PieceIndex } from '../metainfo/geometry.js';
 import { parseInfo, type TorrentInfo } from '../metainfo/info.js';
 import type { InfoHash } from '../metainfo/infohash.js';
 import { type ExtendedHandshake, encodeExtendedHandshake } from '../protocol/extension.js';
 import type { PeerWire } from '../protocol/peer-wire.js';
-import { decodeUtMetadata, encodeUtMetadata, METADATA_PIECE_SIZE } from '../protocol/ut-metadata.js';
-import type { PieceWriter, TorrentStorage } from '../storage/piece-store.js';
-import { BadDataJudge } from './bad-data.js';
+import type { TorrentStorage } from '../storage/piece-store.js';
 import { Bitfield } from './bitfield.js';
-import { BlockTracker } from './block-tracker.js';
 import {
-  BAN_AFTER_STRIKES,
   CLIENT_NAME,
-  ENDGAME_AFTER_MS,
   MAX_HALF_OPEN_PER_TORRENT,
   MAX_PEERS_PER_TORRENT,
-  MAX_UNVERIFIED_BYTES,
   OUR_REQQ,
   REQUEST_TIMEOUT_MS,
   TICK_MS,
   UPLOAD_SLOTS,
   USEFUL_CONNECTION_MS,
 } from './constants.js';
-import { MetadataFetcher } from './metadata-exchange.js';
+import { MetadataService, UT_METADATA_ID } from './metadata-service.js';
 import { Peer, type PeerHost, type PeerSource } from './peer.js';
 import { orderWanted, Priority, pickRequests } from './picker.js';
+import { PieceDownloads } from './piece-downloads.js';
 import { Reader } from './reader.js';
 import { Swarm } from './swarm.js';
-
-/** Our extension ids (what peers use when sending to us). */
-export const UT_METADATA_ID = 1;
+import { WaitSet } from './waiters.js';
 
 export class TorrentDroppedError extends ConfluenceError {
   readonly code = 'ERR_TORRENT_DROPPED';
@@ -94,23 +87,6 @@ export interface TorrentStats {
   readonly readers: number;
 }
 
-interface Download {
-  readonly tracker: BlockTracker;
-  readonly writer: PieceWriter;
-  /** Who sent each block. */
-  readonly senders: (Peer | undefined)[];
-  /** A piece that failed before is re-downloaded from this one peer only (see bad-data.ts). */
-  readonly owner: Peer | undefined;
-  verifying: boolean;
-  /** When the last block arrived (or the download started). */
-  lastBlockAt: number;
-}
-
-interface Waiter {
-  resolve(): void;
-  reject(e: Error): void;
-}
-
 interface Live {
   readonly info: TorrentInfo;
   readonly geometry: Geometry;
@@ -118,6 +94,7 @@ interface Live {
   readonly ours: Bitfield;
   readonly availability: Uint16Array;
   readonly priorities: Uint8Array;
+  readonly downloads: PieceDownloads;
 }
 
 export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
@@ -136,30 +113,19 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
   readonly #swarm = new Swarm();
   #halfOpen = 0;
   readonly #dialAbort = new AbortController();
-  readonly #metadata: MetadataFetcher;
+  readonly #metadata: MetadataService;
   #announcer: Announcer | undefined;
-
-  readonly #downloads = new Map<PieceIndex, Download>();
-  /** Pieces whose bad data came from these peers; they are asked for it again only as a last resort. */
-  readonly #excluded = new Map<PieceIndex, Set<Peer>>();
-  readonly #judge = new BadDataJudge<Peer>();
   readonly #bannedIds = new Set<string>();
-  #unverifiedBytes = 0;
   readonly #readers = new Set<Reader>();
   /** Pieces that have a priority because of some reader window. */
   #prioritized: PieceIndex[] = [];
   #wanted: PieceIndex[] = [];
   #wantedDirty = false;
-  readonly #waiters = new Map<PieceIndex, Set<Waiter>>();
-  readonly #infoWaiters = new Set<Waiter>();
+  readonly #waiters = new Map<PieceIndex, WaitSet>();
+  readonly #infoWaiters = new WaitSet();
   #fillScheduled = false;
   #tick: TimerHandle | undefined;
-
-  #bytesDownloaded = 0;
-  #bytesWasted = 0;
   #bytesUploaded = 0;
-  #piecesVerified = 0;
-  #piecesFailed = 0;
 
   constructor(infoHash: InfoHash, ctx: TorrentContext) {
     super();
@@ -167,7 +133,19 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
     this.clock = ctx.clock;
     this.#ctx = ctx;
     this.#log = ctx.logger.child({ ih: infoHash });
-    this.#metadata = new MetadataFetcher(infoHash);
+    this.#metadata = new MetadataService(infoHash, {
+      clock: ctx.clock,
+      infoBytes: () => this.#live?.info.infoBytes,
+      peers: () => this.#peers.values(),
+      peer: (key) => this.#peers.get(key),
+      found: (bytes) => {
+        this.setInfoBytes(bytes).catch((e: unknown) =>
+          this.#log.warn({ err: e }, 'metadata from peers refused'),
+        );
+      },
+      corrupt: (peers) => this.#log.warn({ peers }, 'metadata from peers did not match the infohash'),
+      ban: (peer, reason) => this.#ban(peer, reason),
+    });
   }
 
   get state(): TorrentState {
@@ -266,7 +244,7 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
     if (this.#state === 'dropped') return Promise.reject(new TorrentDroppedError('torrent was dropped'));
     const live = this.#live;
     if (live) return Promise.resolve(live.info);
-    return this.#wait(this.#infoWaiters, opts.signal).then(() => this.#live!.info);
+    return this.#infoWaiters.wait(opts.signal).then(() => this.#live!.info);
   }
 
   async #goLive(info: TorrentInfo): Promise<void> {
@@ -279,6 +257,19 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
     const ours = new Bitfield(g.pieceCount);
     for (let i = 0; i < g.pieceCount; i++) if (storage.isComplete(i as PieceIndex)) ours.set(i);
     storage.on('piece:evicted', ({ index }) => this.pieceLost(index));
+    const downloads = new PieceDownloads({
+      geometry: g,
+      storage,
+      clock: this.clock,
+      log: this.#log,
+      peers: () => this.#peers.values(),
+      verified: (i) => this.#verified(i),
+      retry: () => {
+        this.#wantedDirty = true;
+        this.#scheduleFill();
+      },
+      ban: (peer, reason) => this.#ban(peer, reason),
+    });
     this.#live = {
       info,
       geometry: g,
@@ -286,11 +277,11 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
       ours,
       availability: new Uint16Array(g.pieceCount),
       priorities: new Uint8Array(g.pieceCount),
+      downloads,
     };
     this.#state = 'live';
     this.#log.info({ name: info.name, pieces: g.pieceCount, have: ours.count }, 'torrent info ready');
-    for (const w of this.#infoWaiters) w.resolve();
-    this.#infoWaiters.clear();
+    this.#infoWaiters.resolveAll();
     for (const peer of this.#peers.values()) {
       peer.infoKnown(g);
       for (let i = 0; i < g.pieceCount; i++) if (ours.has(i)) peer.sendHave(i as PieceIndex);
@@ -329,11 +320,12 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
     if (this.#live?.ours.has(i)) return Promise.resolve();
     let set = this.#waiters.get(i);
     if (!set) {
-      set = new Set();
+      set = new WaitSet();
       this.#waiters.set(i, set);
     }
-    const p = this.#wait(set, signal, () => {
-      if (set.size === 0) this.#waiters.delete(i);
+    const waiters = set;
+    const p = waiters.wait(signal, () => {
+      if (waiters.size === 0 && this.#waiters.get(i) === waiters) this.#waiters.delete(i);
     });
     this.#scheduleFill();
     return p;
@@ -388,7 +380,7 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
         {
           priority: (i) => live.priorities[i] as Priority,
           isComplete: (i) => live.ours.has(i),
-          isPartial: (i) => this.#downloads.has(i),
+          isPartial: (i) => live.downloads.has(i),
           availability: (i) => live.availability[i]!,
         },
         this.#prioritized,
@@ -419,9 +411,9 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
       {
         wanted,
         peerHas: (i) => peer.has!.has(i) && peer.canRequest(i),
-        peerExcluded: (i) => this.#isExcluded(peer, i),
-        download: (i) => this.#downloads.get(i)?.tracker,
-        startDownload: (i) => this.#startDownload(i, peer),
+        peerExcluded: (i) => live.downloads.excludes(peer, i),
+        download: (i) => live.downloads.tracker(i),
+        startDownload: (i) => live.downloads.start(i, peer, live.priorities[i] === Priority.Now),
         endgame: (i) => this.#stalledHead(i),
         requestedByPeer: (i, b) => peer.hasRequested(i, b),
       },
@@ -435,169 +427,29 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
    * ENDGAME_AFTER_MS: only then is it worth fetching blocks twice.
    */
   #stalledHead(i: PieceIndex): boolean {
-    const d = this.#downloads.get(i);
-    return (
-      d !== undefined &&
-      (this.#waiters.get(i)?.size ?? 0) > 0 &&
-      this.clock.now() - d.lastBlockAt >= ENDGAME_AFTER_MS
-    );
-  }
-
-  #isExcluded(peer: Peer, i: PieceIndex): boolean {
-    const owner = this.#downloads.get(i)?.owner;
-    if (owner && owner !== peer && !owner.closed) return true;
-    const ex = this.#excluded.get(i);
-    if (!ex?.has(peer)) return false;
-    for (const other of this.#peers.values()) {
-      if (!ex.has(other) && other.has?.has(i)) return true;
-    }
-    return false;
-  }
-
-  #startDownload(i: PieceIndex, peer: Peer): BlockTracker | undefined {
-    const live = this.#live!;
-    const size = live.geometry.pieceSize(i);
-    if (this.#unverifiedBytes + size > MAX_UNVERIFIED_BYTES && live.priorities[i] !== Priority.Now)
-      return undefined;
-    const d: Download = {
-      tracker: new BlockTracker(size),
-      writer: live.storage.beginPiece(i),
-      senders: [],
-      owner: this.#judge.suspect(i) ? peer : undefined,
-      verifying: false,
-      lastBlockAt: this.clock.now(),
-    };
-    live.storage.pin(i);
-    this.#downloads.set(i, d);
-    this.#unverifiedBytes += size;
-    return d.tracker;
-  }
-
-  #endDownload(i: PieceIndex): void {
-    const live = this.#live;
-    if (!live || !this.#downloads.delete(i)) return;
-    this.#unverifiedBytes -= live.geometry.pieceSize(i);
-    live.storage.unpin(i);
-    for (const peer of this.#peers.values()) peer.dropRequestsFor(i, (b) => live.geometry.blockSize(i, b));
+    return (this.#waiters.get(i)?.size ?? 0) > 0 && this.#live!.downloads.stalled(i);
   }
 
   requestEnded(piece: PieceIndex, block: number): void {
-    const d = this.#downloads.get(piece);
-    if (!d) return;
-    d.tracker.release(block);
-    if (!d.tracker.isReceived(block)) this.#scheduleFill();
+    if (this.#live?.downloads.requestEnded(piece, block)) this.#scheduleFill();
   }
 
   blockReceived(peer: Peer, piece: PieceIndex, begin: number, data: Uint8Array): void {
-    const d = this.#downloads.get(piece);
-    const block = begin / BLOCK_SIZE;
-    if (!d || d.verifying || !d.tracker.receive(block)) {
-      this.#bytesWasted += data.length;
-      return;
-    }
-    this.#bytesDownloaded += data.length;
-    peer.usefulBytes += data.length;
-    d.senders[block] = peer;
-    d.lastBlockAt = this.clock.now();
-    // Someone else may still be fetching this block (end-game): tell them not to.
-    if (d.tracker.inFlight(block) > 0) {
-      for (const other of this.#peers.values()) {
-        if (other !== peer && other.hasRequested(piece, block)) other.cancel(piece, block, data.length);
-      }
-    }
-    try {
-      d.writer.write(begin, data);
-    } catch (e) {
-      this.#downloadFailed(piece, d, e);
-      return;
-    }
-    if (d.tracker.done) void this.#verify(piece, d);
+    this.#live?.downloads.blockReceived(peer, piece, begin, data);
   }
 
-  async #verify(i: PieceIndex, d: Download): Promise<void> {
-    d.verifying = true;
-    let ok: boolean;
-    try {
-      ok = await d.writer.commit();
-    } catch (e) {
-      this.#downloadFailed(i, d, e);
-      return;
-    }
-    const live = this.#live;
-    if (!live || this.#downloads.get(i) !== d) {
-      if (!ok) await d.writer.discard();
-      return;
-    }
-    if (!ok) {
-      await this.#pieceFailed(i, d, live);
-      return;
-    }
-    this.#endDownload(i);
-    this.#piecesVerified++;
-    this.#excluded.delete(i);
+  #verified(i: PieceIndex): void {
+    const live = this.#live!;
     live.ours.set(i);
     this.#wantedDirty = true;
     const waiters = this.#waiters.get(i);
     this.#waiters.delete(i);
-    for (const w of waiters ?? []) w.resolve();
+    waiters?.resolveAll();
     for (const peer of this.#peers.values()) {
       peer.sendHave(i);
       if (peer.has?.has(i)) this.#adjustInteresting(peer, -1);
     }
     this.emit('piece:complete', { index: i });
-    this.#scheduleFill();
-    if (this.#judge.suspect(i)) {
-      const good = await this.#blockDigests(i, (off, len, buf) => live.storage.read(i, off, len, buf)).catch(
-        () => [],
-      );
-      for (const p of this.#judge.passed(i, good)) this.#ban(p, `sent bad data for piece ${i}`);
-    }
-  }
-
-  /** The piece failed its hash: find out who sent what, then download it again. */
-  async #pieceFailed(i: PieceIndex, d: Download, live: Live): Promise<void> {
-    this.#piecesFailed++;
-    const digests = await this.#blockDigests(i, (off, len, buf) => d.writer.read(off, len, buf)).catch(
-      () => [],
-    );
-    await d.writer.discard();
-    const records = d.senders.map((sender, b) =>
-      sender && digests[b] ? { sender, digest: digests[b] } : undefined,
-    );
-    const contributors = new Set(d.senders.filter((p) => p !== undefined));
-    this.#log.warn({ piece: i, contributors: contributors.size }, 'piece failed verification');
-    for (const p of this.#judge.failed(i, records)) this.#ban(p, `sent bad data for piece ${i}`);
-    const ex = this.#excluded.get(i) ?? new Set();
-    for (const p of contributors) ex.add(p);
-    this.#excluded.set(i, ex);
-    if (this.#downloads.get(i) === d) this.#endDownload(i);
-    if (live === this.#live) {
-      this.#wantedDirty = true;
-      this.#scheduleFill();
-    }
-  }
-
-  async #blockDigests(
-    i: PieceIndex,
-    read: (offset: number, length: number, target: Buffer) => Promise<number>,
-  ): Promise<string[]> {
-    const g = this.#live!.geometry;
-    const out: string[] = [];
-    const buf = Buffer.allocUnsafe(BLOCK_SIZE);
-    for (let b = 0; b < g.blockCount(i); b++) {
-      const len = g.blockSize(i, b);
-      const n = await read(b * BLOCK_SIZE, len, buf);
-      out.push(createHash('sha1').update(buf.subarray(0, n)).digest('hex'));
-    }
-    return out;
-  }
-
-  #downloadFailed(i: PieceIndex, d: Download, e: unknown): void {
-    if (this.#downloads.get(i) !== d) return;
-    this.#log.error({ err: e, piece: i }, 'storing a piece failed');
-    this.#endDownload(i);
-    void d.writer.discard();
-    this.#wantedDirty = true;
     this.#scheduleFill();
   }
 
@@ -746,80 +598,11 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
 
   extendedHandshake(peer: Peer, hs: ExtendedHandshake): void {
     peer.extended = hs;
-    if (this.#live) return;
-    if (hs.m.has('ut_metadata') && this.#metadata.offerSize(hs.metadataSize)) this.#requestMetadata(peer);
-  }
-
-  #requestMetadataFromAll(): void {
-    for (const p of this.#peers.values()) {
-      if (p.extended?.m.has('ut_metadata') && this.#metadata.offerSize(p.extended.metadataSize)) {
-        this.#requestMetadata(p);
-      }
-    }
-  }
-
-  #requestMetadata(peer: Peer): void {
-    const theirId = peer.extended?.m.get('ut_metadata');
-    if (this.#live || theirId === undefined || peer.closed) return;
-    for (const piece of this.#metadata.nextRequests(peer.key, this.clock.now())) {
-      peer.wire.send({
-        type: 'extended',
-        id: theirId,
-        payload: encodeUtMetadata({ type: 'request', piece }),
-      });
-    }
+    this.#metadata.peerReady(peer);
   }
 
   extendedMessage(peer: Peer, id: number, payload: Uint8Array): void {
-    if (id !== UT_METADATA_ID) return;
-    const m = decodeUtMetadata(payload);
-    const theirId = peer.extended?.m.get('ut_metadata');
-    switch (m.type) {
-      case 'request': {
-        if (theirId === undefined) return;
-        const info = this.#live?.info.infoBytes;
-        const start = m.piece * METADATA_PIECE_SIZE;
-        if (!info || start >= info.length) {
-          peer.wire.send({
-            type: 'extended',
-            id: theirId,
-            payload: encodeUtMetadata({ type: 'reject', piece: m.piece }),
-          });
-          return;
-        }
-        const data = info.subarray(start, Math.min(info.length, start + METADATA_PIECE_SIZE));
-        peer.wire.send({
-          type: 'extended',
-          id: theirId,
-          payload: encodeUtMetadata({ type: 'data', piece: m.piece, totalSize: info.length, data }),
-        });
-        return;
-      }
-      case 'reject':
-        this.#metadata.onReject(peer.key, m.piece);
-        this.#requestMetadataFromAll();
-        return;
-      case 'data': {
-        if (this.#live) return;
-        const r = this.#metadata.onData(peer.key, m.piece, m.totalSize, m.data);
-        peer.metadataPieces++;
-        if (r.kind === 'complete') {
-          this.setInfoBytes(r.bytes).catch((e: unknown) =>
-            this.#log.warn({ err: e }, 'metadata from peers refused'),
-          );
-        } else if (r.kind === 'corrupt') {
-          this.#log.warn({ peers: [...r.contributors] }, 'metadata from peers did not match the infohash');
-          for (const key of r.contributors) {
-            const p = this.#peers.get(key);
-            if (p && ++p.strikes >= BAN_AFTER_STRIKES) this.#ban(p, 'sent bad metadata');
-          }
-          this.#requestMetadataFromAll();
-        } else {
-          this.#requestMetadata(peer);
-        }
-        return;
-      }
-    }
+    if (id === UT_METADATA_ID) this.#metadata.message(peer, payload);
   }
 
   uploadInterestChanged(peer: Peer): void {
@@ -841,8 +624,7 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
     if (this.#peers.get(peer.key) !== peer) return;
     this.#peers.delete(peer.key);
     this.#ctx.peerCountChanged(-1);
-    this.#metadata.peerGone(peer.key);
-    if (!this.#live) this.#requestMetadataFromAll();
+    this.#metadata.peerGone(peer);
     const live = this.#live;
     if (live && peer.has) {
       for (let i = 0; i < peer.has.size; i++) if (peer.has.has(i)) live.availability[i]!--;
@@ -892,7 +674,7 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
     const now = this.clock.now();
     let expired = 0;
     for (const peer of this.#peers.values()) expired += peer.expireRequests(now, REQUEST_TIMEOUT_MS);
-    if (this.#metadata.expire(now)) this.#requestMetadataFromAll();
+    this.#metadata.expire();
     if (expired > 0 || [...this.#waiters.keys()].some((i) => this.#stalledHead(i))) this.#scheduleFill();
     this.#dialMore();
     if (this.#peers.size === 0 && this.#halfOpen === 0 && (this.#readers.size > 0 || !this.#live)) {
@@ -910,17 +692,19 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
         if (live.ours.has(i)) left -= live.geometry.pieceSize(i as PieceIndex);
       }
     }
-    return { uploaded: this.#bytesUploaded, downloaded: this.#bytesDownloaded, left: Math.max(0, left) };
+    const downloaded = live?.downloads.stats.bytesDownloaded ?? 0;
+    return { uploaded: this.#bytesUploaded, downloaded, left: Math.max(0, left) };
   }
 
   stats(): TorrentStats {
+    const d = this.#live?.downloads.stats;
     return {
       state: this.#state,
-      bytesDownloaded: this.#bytesDownloaded,
-      bytesWasted: this.#bytesWasted,
+      bytesDownloaded: d?.bytesDownloaded ?? 0,
+      bytesWasted: d?.bytesWasted ?? 0,
       bytesUploaded: this.#bytesUploaded,
-      piecesVerified: this.#piecesVerified,
-      piecesFailed: this.#piecesFailed,
+      piecesVerified: d?.piecesVerified ?? 0,
+      piecesFailed: d?.piecesFailed ?? 0,
       piecesComplete: this.#live?.ours.count ?? 0,
       peers: this.#peers.size,
       knownAddresses: this.#swarm.size,
@@ -935,44 +719,18 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
     if (this.#tick !== undefined) this.clock.clearTimeout(this.#tick);
     this.#dialAbort.abort();
     const err = new TorrentDroppedError('torrent was dropped');
-    for (const w of this.#infoWaiters) w.reject(err);
-    this.#infoWaiters.clear();
-    for (const set of this.#waiters.values()) for (const w of set) w.reject(err);
+    this.#infoWaiters.rejectAll(err);
+    for (const set of this.#waiters.values()) set.rejectAll(err);
     this.#waiters.clear();
     for (const r of [...this.#readers]) r.close();
     for (const p of [...this.#peers.values()]) p.close();
-    const downloads = [...this.#downloads.values()];
-    this.#downloads.clear();
     await Promise.allSettled([
       this.#announcer?.stop(),
-      ...downloads.map((d) => d.writer.discard()),
+      this.#live?.downloads.close(),
       this.#becomingLive?.catch(() => undefined),
     ]);
     await this.#live?.storage.close();
     this.removeAllListeners();
-  }
-
-  #wait(set: Set<Waiter>, signal: AbortSignal | undefined, onSettle?: () => void): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const w: Waiter = {
-        resolve: () => {
-          cleanup();
-          resolve();
-        },
-        reject: (e) => {
-          cleanup();
-          reject(e);
-        },
-      };
-      const onAbort = () => w.reject(new AbortedError({ cause: signal?.reason }));
-      const cleanup = () => {
-        set.delete(w);
-        signal?.removeEventListener('abort', onAbort);
-        onSettle?.();
-      };
-      set.add(w);
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
   }
 }
 

@@ -146,13 +146,12 @@ describe('downloading only what readers need (256 MiB torrent)', () => {
         last = t.stats().piecesVerified;
         await new Promise((r) => setTimeout(r, 300));
       }
-      // What was read, the reads the response keeps in flight, and the readahead window after them.
-      const window = Math.ceil(MIN_READAHEAD_BYTES / pieceLength) + 1;
-      const read = Math.ceil(got / pieceLength) + 1 + Math.ceil((2 * READ_CHUNK_BYTES) / pieceLength);
-      assert.ok(
-        last - needed <= read + window,
-        `downloaded ${last - needed} pieces for an abandoned 1 MiB read`,
-      );
+      // The server read ahead of what the client got by what sits in the response and socket
+      // buffers (a few MiB on loopback), then its readahead window was wanted on top of that.
+      const buffered = 8 << 20;
+      const bound =
+        Math.ceil((got + buffered + MIN_READAHEAD_BYTES + 2 * READ_CHUNK_BYTES) / pieceLength) + 2;
+      assert.ok(last - needed <= bound, `downloaded ${last - needed} pieces for an abandoned 1 MiB read`);
       assert.ok(last < fx.pieceCount / 4, 'far from the whole torrent');
     } finally {
       await svc.close();

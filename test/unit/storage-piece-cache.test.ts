@@ -218,7 +218,11 @@ describe('PieceCache', () => {
       [last, 20 * KiB - 1, 2],
       [last, 16 * KiB, BLOCK_SIZE],
     ] as const) {
-      assert.throws(() => writer.write(offset, new Uint8Array(length)), hasCode('ERR_STORAGE'), `${offset}+${length}`);
+      assert.throws(
+        () => writer.write(offset, new Uint8Array(length)),
+        hasCode('ERR_STORAGE'),
+        `${offset}+${length}`,
+      );
     }
     await w.discard();
     await last.discard();
@@ -236,7 +240,10 @@ describe('PieceCache', () => {
     const ts = await cache.openTorrent(info);
     rmSync(join(dir, 'partial'), { recursive: true });
     const w = ts.beginPiece(p(0));
-    assert.throws(() => w.write(0, pieceBytes(info, data, 0).subarray(0, BLOCK_SIZE)), hasCode('ERR_STORAGE'));
+    assert.throws(
+      () => w.write(0, pieceBytes(info, data, 0).subarray(0, BLOCK_SIZE)),
+      hasCode('ERR_STORAGE'),
+    );
     await assert.rejects(w.commit(), hasCode('ERR_STORAGE'));
     assert.equal(ts.isComplete(p(0)), false);
   });
@@ -250,7 +257,10 @@ describe('PieceCache', () => {
     const key = Buffer.from(pieceHash(info, p(0))).toString('hex');
     symlinkSync('/dev/full', join(dir, 'partial', `${key}-1`));
     const w = ts.beginPiece(p(0));
-    assert.throws(() => w.write(0, pieceBytes(info, data, 0).subarray(0, BLOCK_SIZE)), hasCode('ERR_STORAGE'));
+    assert.throws(
+      () => w.write(0, pieceBytes(info, data, 0).subarray(0, BLOCK_SIZE)),
+      hasCode('ERR_STORAGE'),
+    );
     await assert.rejects(w.commit(), hasCode('ERR_STORAGE'));
     assert.equal(ts.isComplete(p(0)), false);
   });
