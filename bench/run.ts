@@ -11,7 +11,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
-import { get } from 'node:http';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -101,24 +101,42 @@ async function peakRss(pid: number): Promise<number> {
   return m ? Number(m[1]) * 1024 : 0;
 }
 
-/** A plain node:http GET that drops the bytes: the lightest client, so the figures are the service's. */
+/**
+ * A GET over a bare socket that counts the body and drops it: the lightest client Node has (its
+ * HTTP client parses and copies more than the service sends), so the figures are the service's.
+ */
 function timedGet(
   url: string,
   headers: Record<string, string> = {},
 ): Promise<{ bytes: number; seconds: number; ttfb: number }> {
+  const u = new URL(url);
   const t0 = performance.now();
+  const head = [`GET ${u.pathname}${u.search} HTTP/1.1`, `Host: ${u.host}`, 'Connection: close']
+    .concat(Object.entries(headers).map(([k, v]) => `${k}: ${v}`))
+    .join('\r\n');
   return new Promise((resolve, reject) => {
-    const req = get(url, { headers, agent: false }, (res) => {
-      let bytes = 0;
-      let ttfb = -1;
-      res.on('data', (chunk: Buffer) => {
-        if (ttfb < 0) ttfb = performance.now() - t0;
-        bytes += chunk.length;
-      });
-      res.on('end', () => resolve({ bytes, seconds: (performance.now() - t0) / 1000, ttfb }));
-      res.on('error', reject);
+    const socket = connect({ host: u.hostname, port: Number(u.port) }, () => socket.write(`${head}\r\n\r\n`));
+    let header = Buffer.alloc(0);
+    let length = -1;
+    let bytes = 0;
+    let ttfb = -1;
+    socket.on('data', (chunk: Buffer) => {
+      if (length < 0) {
+        header = Buffer.concat([header, chunk]);
+        const end = header.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const m = /\r\ncontent-length: *(\d+)/i.exec(header.subarray(0, end).toString('latin1'));
+        length = m ? Number(m[1]) : 0;
+        chunk = header.subarray(end + 4);
+      }
+      if (chunk.length > 0 && ttfb < 0) ttfb = performance.now() - t0;
+      bytes += chunk.length;
+      if (bytes >= length) {
+        socket.destroy();
+        resolve({ bytes, seconds: (performance.now() - t0) / 1000, ttfb });
+      }
     });
-    req.on('error', reject);
+    socket.on('error', reject);
   });
 }
 

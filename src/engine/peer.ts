@@ -35,6 +35,8 @@ export interface PeerHost {
   peerHasChanged(peer: Peer, added: PieceIndex | 'all', bits: Bitfield): void;
   peerCanRequest(peer: Peer): void;
   blockReceived(peer: Peer, piece: PieceIndex, begin: number, data: Uint8Array): void;
+  /** A reader is waiting for this piece. */
+  urgent(piece: PieceIndex): boolean;
   requestEnded(piece: PieceIndex, block: number): void;
   extendedHandshake(peer: Peer, hs: ExtendedHandshake): void;
   extendedMessage(peer: Peer, id: number, payload: Uint8Array): void;
@@ -343,8 +345,15 @@ export class Peer {
     if (!g?.isPieceIndex(index) || !g.isBlock(index, begin, block.length)) return;
     const b = begin / BLOCK_SIZE;
     if (this.#outstanding.delete(requestKey(index, b))) this.#host.requestEnded(index, b);
+    const sentBefore = this.wire.stats.bytesOut;
     this.#host.blockReceived(this, index, begin, block);
     this.#host.peerCanRequest(this);
+    // Many peers leave Nagle on: the tail of their answer then waits for our ACK, which Linux
+    // delays up to 40 ms when we have nothing to send. For a piece a reader is blocked on, send a
+    // keep-alive so the ACK goes at once (measured: 40 ms off the time to first byte).
+    if (this.wire.stats.bytesOut === sentBefore && this.#outstanding.size > 0 && this.#host.urgent(index)) {
+      this.wire.send({ type: 'keep-alive' });
+    }
   }
 
   #onRequest(index: number, begin: number, length: number): void {

@@ -419,7 +419,9 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
       },
       free,
     );
-    for (const p of picks) peer.request(p.piece, p.block, live.geometry.blockSize(p.piece, p.block));
+    peer.wire.batch(() => {
+      for (const p of picks) peer.request(p.piece, p.block, live.geometry.blockSize(p.piece, p.block));
+    });
   }
 
   /**
@@ -436,6 +438,10 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
 
   blockReceived(peer: Peer, piece: PieceIndex, begin: number, data: Uint8Array): void {
     this.#live?.downloads.blockReceived(peer, piece, begin, data);
+  }
+
+  urgent(i: PieceIndex): boolean {
+    return (this.#waiters.get(i)?.size ?? 0) > 0;
   }
 
   #verified(i: PieceIndex): void {

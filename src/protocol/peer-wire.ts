@@ -336,6 +336,20 @@ export class PeerWire extends EventEmitter<PeerWireEvents> {
     return ok;
   }
 
+  /**
+   * Sends every message `fn` queues in one write (one segment on the wire when they fit): a batch
+   * of block requests must not leave as a trickle of tiny packets.
+   */
+  batch(fn: () => void): void {
+    if (this.#closed) return;
+    this.#stream.cork();
+    try {
+      fn();
+    } finally {
+      this.#stream.uncork();
+    }
+  }
+
   /** Idempotent: destroys the stream, clears timers, emits 'close' once. */
   close(error?: Error): void {
     if (this.#closed) return;

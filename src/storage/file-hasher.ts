@@ -61,6 +61,11 @@ export class FileHasher {
     });
   }
 
+  /** Starts the first worker now, so the first piece is not delayed by a thread's start-up (~20 ms). */
+  warm(): void {
+    if (!this.#closed && this.#workers.length === 0) this.#spawn();
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     for (const [id, p] of this.#pending) {

@@ -59,6 +59,7 @@ export class PieceCache implements PieceStore {
   }
 
   async open(opts: { signal?: AbortSignal } = {}): Promise<void> {
+    this.#hasher.warm();
     await rm(this.#partialDir, { recursive: true, force: true });
     await mkdir(this.#partialDir, { recursive: true });
     for (const shard of await readdir(this.#root)) {
