@@ -90,31 +90,23 @@ describe('sources of metadata and data', () => {
     });
   });
 
-  test('a Transmission seeder', { timeout: 120_000 }, async () => {
-    const seeder = await startTransmissionSeeder({ fixture: fx });
-    try {
-      await withService(async (svc) => {
-        await fetch(`${svc.url}/metainfo`, { method: 'POST', body: fx.torrentBytes });
-        const magnet = fx.magnet({ peers: [`127.0.0.1:${seeder.port}`] });
-        await expectAllFiles(svc, `magnet=${encodeURIComponent(magnet)}`);
-      });
-    } finally {
-      await seeder.stop();
-    }
-  });
-
-  test('an aria2 seeder', { timeout: 120_000 }, async () => {
-    const seeder = await startAria2Seeder({ fixture: fx });
-    try {
-      await withService(async (svc) => {
-        await fetch(`${svc.url}/metainfo`, { method: 'POST', body: fx.torrentBytes });
-        const magnet = fx.magnet({ peers: [`127.0.0.1:${seeder.port}`] });
-        await expectAllFiles(svc, `magnet=${encodeURIComponent(magnet)}`);
-      });
-    } finally {
-      await seeder.stop();
-    }
-  });
+  for (const [name, start] of [
+    ['Transmission', () => startTransmissionSeeder({ fixture: fx })],
+    ['aria2', () => startAria2Seeder({ fixture: fx })],
+  ] as const) {
+    test(`a ${name} seeder`, { timeout: 120_000 }, async () => {
+      const seeder = await start();
+      try {
+        await withService(async (svc) => {
+          await fetch(`${svc.url}/metainfo`, { method: 'POST', body: fx.torrentBytes });
+          const magnet = fx.magnet({ peers: [`127.0.0.1:${seeder.port}`] });
+          await expectAllFiles(svc, `magnet=${encodeURIComponent(magnet)}`);
+        });
+      } finally {
+        await seeder.stop();
+      }
+    });
+  }
 
   test('a seeder sending corrupt pieces: the stream is still right and the liar is banned', async () => {
     const seeder = await startLibtorrentSeeder({ fixture: fx });
