@@ -14,12 +14,13 @@ import { ConfluenceError, InternalError } from '../errors.js';
 import { formatByteSize, parseByteSize } from './byte-size.js';
 import { BadDurationError, formatDuration, parseDuration } from './durations.js';
 
-export type FlagKind = 'string' | 'bool' | 'duration' | 'bytes' | 'strings' /* repeatable */;
+export type FlagKind = 'string' | 'bool' | 'int' | 'duration' | 'bytes' | 'strings' /* repeatable */;
 
 /** The parsed value of each kind: durations in milliseconds, byte sizes in bytes. */
 export interface FlagValueTypes {
   string: string;
   bool: boolean;
+  int: number;
   duration: number;
   bytes: number;
   strings: readonly string[];
@@ -140,7 +141,14 @@ function convert(kind: FlagKind, raw: string): FlagValueTypes[FlagKind] {
     }
     case 'bytes':
       return parseByteSize(raw);
+    case 'int':
+      if (!/^\d{1,15}$/.test(raw)) throw new BadIntError('not a non-negative integer');
+      return Number(raw);
   }
+}
+
+class BadIntError extends ConfluenceError {
+  readonly code = 'ERR_BAD_INT';
 }
 
 function positionalError(
@@ -188,6 +196,8 @@ function valueLabel(s: FlagSpec): string {
       return ' string';
     case 'strings':
       return ' string (repeatable)';
+    case 'int':
+      return ' int';
     case 'duration':
       return ' duration';
     case 'bytes':
@@ -200,6 +210,7 @@ function defaultText(s: FlagSpec): string | undefined {
   const d = s.default;
   switch (s.kind) {
     case 'bool':
+    case 'int':
       return String(d);
     case 'string':
       return d === '' ? undefined : JSON.stringify(d);

@@ -3,10 +3,20 @@
  * typed against ServiceOptions, so a new flag is one field there plus one entry in FLAGS, and the
  * compiler rejects a table that does not match the interface.
  */
+import { isIP } from 'node:net';
 import { isAbsolute, join } from 'node:path';
+import { DEFAULT_DHT_BOOTSTRAP } from '../discovery/dht.js';
 import { FlagError, type FlagKind, type FlagSpec, parseFlags } from './flags.js';
 
 export const PROGRAM_NAME = 'confluence-ts';
+/** What a bare -sqliteStorage stands for; resolved against -dataDir. */
+export const SQLITE_DEFAULT_PATH = '<dataDir>/storage.db';
+export const ENCRYPTION_POLICIES: readonly string[] = [
+  'prefer-plain',
+  'prefer-encrypted',
+  'require',
+  'disable',
+];
 /** pino's level names. */
 export const LOG_LEVELS: readonly string[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -20,12 +30,33 @@ export interface ServiceOptions {
   disableTrackers: boolean;
   dht: boolean;
   logLevel: string;
+  expireTorrents: boolean;
+  seed: boolean;
+  uploadSlots: number;
+  debugOnMain: boolean;
+  metricsAddr: string;
+  encryption: string;
+  dhtBootstrap: string[];
+  dhtPublicIP: string;
+  publicIp4: string;
+  publicIp6: string;
+  pex: boolean;
+  tcpPeers: boolean;
+  utpPeers: boolean;
+  lsd: boolean;
+  overrideTrackers: boolean;
+  uPnPPortForwarding: boolean;
+  cacheCapacity: number;
+  unlimitedCache: boolean;
+  fileDir: string;
+  deleteFileDirOnDrop: boolean;
+  sqliteStorage: string;
 }
 
 type KindOf<T> = [T] extends [boolean]
   ? 'bool'
   : [T] extends [number]
-    ? 'duration' | 'bytes'
+    ? 'duration' | 'bytes' | 'int'
     : [T] extends [string]
       ? 'string'
       : [T] extends [readonly string[]]
@@ -81,6 +112,132 @@ const FLAGS: { readonly [K in keyof ServiceOptions]: FlagSpec<KindOf<ServiceOpti
     default: true,
     usage: 'mainline DHT (accepted for compatibility; this version has no DHT yet and ignores it)',
   },
+  expireTorrents: {
+    name: 'expireTorrents',
+    kind: 'bool',
+    default: true,
+    usage: 'drop torrents -torrentGrace after their last request; false keeps them in the client',
+  },
+  seed: {
+    name: 'seed',
+    kind: 'bool',
+    default: false,
+    usage: 'keep uploading: torrents that are complete stay in the client and seed',
+  },
+  uploadSlots: {
+    name: 'uploadSlots',
+    kind: 'int',
+    default: 8,
+    usage: 'peers unchoked at once per torrent (tit-for-tat plus one optimistic slot)',
+  },
+  debugOnMain: {
+    name: 'debugOnMain',
+    kind: 'bool',
+    default: false,
+    usage: "serve Node's diagnostics (heap, event-loop lag) under /debug/ on the main listener",
+  },
+  metricsAddr: {
+    name: 'metricsAddr',
+    kind: 'string',
+    default: '',
+    usage: 'serve /metrics on this address instead of the main listener',
+    check: (a) => {
+      if (a !== '') parseListenAddress(a);
+    },
+  },
+  encryption: {
+    name: 'encryption',
+    kind: 'string',
+    default: 'prefer-plain',
+    usage: `protocol encryption (MSE/PE) for dialled and incoming peers: ${ENCRYPTION_POLICIES.join(', ')}`,
+    check: (p) => {
+      if (!ENCRYPTION_POLICIES.includes(p))
+        throw new FlagError(`not one of ${ENCRYPTION_POLICIES.join(', ')}`);
+    },
+  },
+  dhtBootstrap: {
+    name: 'dhtBootstrap',
+    kind: 'strings',
+    default: [...DEFAULT_DHT_BOOTSTRAP],
+    usage: 'DHT bootstrap node host:port; repeat the flag for several (replaces the default list)',
+  },
+  dhtPublicIP: {
+    name: 'dhtPublicIP',
+    kind: 'string',
+    default: '',
+    usage: 'public IPv4 address the DHT node id is derived from (BEP 42); default -publicIp4',
+    check: checkIp,
+  },
+  publicIp4: {
+    name: 'publicIp4',
+    kind: 'string',
+    default: '',
+    usage: 'public IPv4 address (never looked up over the network)',
+    check: checkIp,
+  },
+  publicIp6: {
+    name: 'publicIp6',
+    kind: 'string',
+    default: '',
+    usage: 'public IPv6 address (never looked up over the network)',
+    check: checkIp,
+  },
+  pex: { name: 'pex', kind: 'bool', default: true, usage: 'peer exchange (BEP 11)' },
+  tcpPeers: { name: 'tcpPeers', kind: 'bool', default: true, usage: 'connect to peers over TCP' },
+  utpPeers: { name: 'utpPeers', kind: 'bool', default: true, usage: 'connect to peers over uTP (BEP 29)' },
+  lsd: {
+    name: 'lsd',
+    kind: 'bool',
+    default: false,
+    usage: 'local service discovery (BEP 14, multicast on the LAN)',
+  },
+  overrideTrackers: {
+    name: 'overrideTrackers',
+    kind: 'bool',
+    default: false,
+    usage: 'use only -implicitTracker: drop the trackers of cached metainfo and magnets',
+  },
+  uPnPPortForwarding: {
+    name: 'uPnPPortForwarding',
+    kind: 'bool',
+    default: false,
+    usage: 'port forwarding with UPnP/NAT-PMP (not available in this build: setting it is an error)',
+    check: (on) => {
+      if (on) throw new FlagError('UPnP/NAT-PMP port forwarding is not available in this build');
+    },
+  },
+  cacheCapacity: {
+    name: 'cacheCapacity',
+    kind: 'bytes',
+    default: 10 * 1024 ** 3,
+    usage: 'hard cap on the bytes the piece cache holds on disk (e.g. 5GB, 11 GB, 512MiB)',
+  },
+  unlimitedCache: {
+    name: 'unlimitedCache',
+    kind: 'bool',
+    default: false,
+    usage: 'no cap on the piece cache',
+  },
+  fileDir: {
+    name: 'fileDir',
+    kind: 'string',
+    default: '',
+    usage:
+      'store torrents as plain files under <dir>/<infohash>/<name>/… instead of the piece cache (no cap)',
+  },
+  deleteFileDirOnDrop: {
+    name: 'deleteFileDirOnDrop',
+    kind: 'bool',
+    default: false,
+    usage: "with -fileDir: delete a torrent's files when it is dropped (the original's behaviour)",
+  },
+  sqliteStorage: {
+    name: 'sqliteStorage',
+    kind: 'string',
+    default: '',
+    optionalValue: SQLITE_DEFAULT_PATH,
+    usage: 'store pieces and metainfo in an SQLite database (bare: <dataDir>/storage.db)',
+  },
   logLevel: {
     name: 'logLevel',
     kind: 'string',
@@ -118,6 +275,10 @@ export function parseServiceArgs(
     );
   }
   return { kind: 'ok', options };
+}
+
+function checkIp(ip: string): void {
+  if (ip !== '' && isIP(ip) === 0) throw new FlagError('not an IP address');
 }
 
 /**

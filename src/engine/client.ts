@@ -7,28 +7,45 @@
  */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { type Clock, systemClock, type TimerHandle } from '../clock.js';
 import { Announcer } from '../discovery/announcer.js';
+import { Dht } from '../discovery/dht.js';
+import { Lsd, type LsdGroup } from '../discovery/lsd.js';
 import type { PeerAddress } from '../discovery/peer-address.js';
-import { ConfluenceError } from '../errors.js';
+import { ConfluenceError, InternalError, throwIfAborted } from '../errors.js';
+import type { PieceIndex } from '../metainfo/geometry.js';
+import type { TorrentInfo } from '../metainfo/info.js';
 import type { InfoHash } from '../metainfo/infohash.js';
 import type { Magnet } from '../metainfo/magnet.js';
 import { buildMetainfo, parseMetainfo } from '../metainfo/metainfo.js';
 import type { PeerExtensions } from '../protocol/handshake.js';
+import { type EncryptionPolicy, mseAccept } from '../protocol/mse.js';
 import { PeerWire } from '../protocol/peer-wire.js';
 import { MetainfoCache } from '../storage/metainfo-cache.js';
+import type { MetainfoStore } from '../storage/metainfo-store.js';
 import { PieceCache } from '../storage/piece-cache.js';
-import type { PieceStore } from '../storage/piece-store.js';
-import { dialPeer } from './connector.js';
-import { DIAL_TIMEOUT_MS, MAX_PEERS_TOTAL } from './constants.js';
+import type { PieceStore, StoreStats } from '../storage/piece-store.js';
+import { UtpTransport } from '../transport/utp.js';
+import { dialPeer, type TransportKind } from './connector.js';
+import { DEFAULT_UPLOAD_SLOTS, DIAL_TIMEOUT_MS, MAX_PEERS_TOTAL } from './constants.js';
 import { Torrent, type TorrentContext } from './torrent.js';
 import { TorrentRef } from './torrent-ref.js';
 
 export const PEER_ID_PREFIX = '-CT0001-';
+/** Bytes copied at once when importing local data into the store. */
+const IMPORT_CHUNK_BYTES = 1024 * 1024;
 const EXTENSIONS: PeerExtensions = { extended: true, fast: true, dht: false };
+
+/** Binding TCP and UDP on one free port number: tries before giving up. */
+const LISTEN_ATTEMPTS = 5;
+
+export class NoDhtError extends ConfluenceError {
+  readonly code = 'ERR_NO_DHT';
+}
 
 export class ClientClosedError extends ConfluenceError {
   readonly code = 'ERR_CLIENT_CLOSED';
@@ -42,11 +59,41 @@ export interface ClientOptions {
   readonly implicitTrackers?: readonly string[];
   readonly disableTrackers?: boolean;
   readonly torrentGraceMs: number;
+  /** False: torrents are never dropped. */
+  readonly expireTorrents?: boolean;
+  /** Complete torrents stay in the client (and seed) after their last reference. */
+  readonly seed?: boolean;
+  readonly uploadSlots?: number;
+  /** Peer transports (both default on). */
+  readonly tcpPeers?: boolean;
+  readonly utpPeers?: boolean;
+  /** The DHT, when on: bootstrap nodes (host:port) and the public IP for a BEP 42 node id. */
+  readonly dht?: { readonly bootstrap: readonly string[]; readonly publicIp?: string };
+  /** Local Service Discovery (BEP 14), when on; `groups` replaces the multicast groups (tests). */
+  readonly lsd?: { readonly groups?: readonly LsdGroup[] };
+  /** Trackers from cached metainfo and magnets are ignored: only the implicit ones are used. */
+  readonly overrideTrackers?: boolean;
+  /** Peer exchange (BEP 11); default on. */
+  readonly pex?: boolean;
+  /** Delete a torrent's data from the store when it is dropped (-fileDir's old behaviour). */
+  readonly deleteOnDrop?: boolean;
+  /** MSE/PE policy for both directions (connector.ts); default prefer-plain. */
+  readonly encryption?: EncryptionPolicy;
   readonly logger: Logger;
   readonly clock?: Clock;
   readonly store?: PieceStore;
+  /** Where metainfo is kept; default `<dataDir>/torrents/` (the SQLite store brings its own). */
+  readonly metainfo?: MetainfoStore;
   /** Tracker timing, for tests on loopback. */
   readonly trackerRetryBaseMs?: number;
+}
+
+export interface ClientTotals {
+  bytesDownloaded: number;
+  bytesUploaded: number;
+  bytesWasted: number;
+  piecesVerified: number;
+  piecesFailed: number;
 }
 
 export interface ClientEvents {
@@ -69,12 +116,23 @@ export class Client extends EventEmitter<ClientEvents> {
   readonly #o: ClientOptions;
   readonly #log: Logger;
   readonly #store: PieceStore;
-  readonly #metainfo: MetainfoCache;
+  readonly #metainfo: MetainfoStore;
   readonly #torrents = new Map<InfoHash, Entry>();
   #server: Server | undefined;
+  #utp: UtpTransport | undefined;
+  #dht: Dht | undefined;
+  #lsd: Lsd | undefined;
   #port = 0;
   #peerCount = 0;
   #state: 'new' | 'started' | 'closed' = 'new';
+  /** Totals of torrents already dropped, so client-wide counters never go backwards. */
+  readonly #dropped = {
+    bytesDownloaded: 0,
+    bytesUploaded: 0,
+    bytesWasted: 0,
+    piecesVerified: 0,
+    piecesFailed: 0,
+  };
 
   constructor(o: ClientOptions) {
     super();
@@ -82,7 +140,7 @@ export class Client extends EventEmitter<ClientEvents> {
     this.clock = o.clock ?? systemClock;
     this.#log = o.logger;
     this.#store = o.store ?? new PieceCache({ dir: join(o.dataDir, 'pieces') });
-    this.#metainfo = new MetainfoCache({ dir: join(o.dataDir, 'torrents') });
+    this.#metainfo = o.metainfo ?? new MetainfoCache({ dir: join(o.dataDir, 'torrents') });
   }
 
   get port(): number {
@@ -91,23 +149,95 @@ export class Client extends EventEmitter<ClientEvents> {
 
   async start(opts: { signal?: AbortSignal } = {}): Promise<void> {
     await this.#store.open(opts);
-    const server = createServer({ noDelay: true }, (socket) => this.#onIncoming(socket));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(
-        { port: this.#o.listenPort, ...(this.#o.listenHost ? { host: this.#o.listenHost } : {}) },
-        () => {
+    await this.#listen(opts);
+    this.#state = 'started';
+    this.#log.info({ port: this.#port, utp: this.#utp !== undefined }, 'listening for peers');
+    if (this.#o.dht) {
+      const dht = new Dht({
+        bootstrap: this.#o.dht.bootstrap,
+        port: this.#port,
+        ...(this.#utp ? { socket: this.#utp.openDatagramSocket() } : {}),
+        statePath: join(this.#o.dataDir, 'dht.json'),
+        ...(this.#o.dht.publicIp ? { publicIp: this.#o.dht.publicIp } : {}),
+        clock: this.clock,
+      });
+      dht.on('warning', ({ error }) => this.#log.warn({ err: error }, 'DHT'));
+      dht.on('peers:found', ({ infoHash, peers }) =>
+        this.#torrents.get(infoHash)?.torrent.addPeers(peers, 'dht'),
+      );
+      await dht.start(opts);
+      this.#dht = dht;
+    }
+    if (this.#o.lsd) {
+      const lsd = new Lsd({
+        port: this.#port,
+        clock: this.clock,
+        ...(this.#o.lsd.groups ? { groups: this.#o.lsd.groups } : {}),
+      });
+      lsd.on('peers:found', ({ infoHash, peers }) =>
+        this.#torrents.get(infoHash)?.torrent.addPeers(peers, 'lsd'),
+      );
+      lsd.on('socket:error', ({ error }) => this.#log.warn({ err: error }, 'LSD'));
+      await lsd.start(opts);
+      this.#lsd = lsd;
+    }
+  }
+
+  /**
+   * Binds the TCP listener and, on the same port number, the UDP socket uTP (and the DHT) use.
+   * With port 0 the kernel picks a TCP port whose UDP twin may be taken: then both are retried.
+   */
+  async #listen(opts: { signal?: AbortSignal }): Promise<void> {
+    const host = this.#o.listenHost;
+    const utpHost =
+      host === undefined || host === '::' || host === '0.0.0.0'
+        ? undefined
+        : host.includes(':')
+          ? null
+          : host;
+    for (let attempt = 1; ; attempt++) {
+      const server = createServer({ noDelay: true }, (socket) => this.#onIncoming(socket, 'tcp'));
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ port: this.#o.listenPort, ...(host ? { host } : {}) }, () => {
           server.off('error', reject);
           resolve();
-        },
-      );
-    });
-    server.on('error', (e) => this.#log.error({ err: e }, 'peer listener error'));
-    this.#server = server;
-    const addr = server.address();
-    this.#port = typeof addr === 'object' && addr ? addr.port : 0;
-    this.#state = 'started';
-    this.#log.info({ port: this.#port }, 'listening for peers');
+        });
+      });
+      server.on('error', (e) => this.#log.error({ err: e }, 'peer listener error'));
+      const addr = server.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      if (this.#o.utpPeers === false || utpHost === null) {
+        this.#server = server;
+        this.#port = port;
+        return;
+      }
+      const utp = new UtpTransport({ port, ...(utpHost ? { host: utpHost } : {}), clock: this.clock });
+      try {
+        await utp.start(opts);
+      } catch (e) {
+        await new Promise<void>((r) => server.close(() => r()));
+        if (this.#o.listenPort === 0 && attempt < LISTEN_ATTEMPTS) continue;
+        throw e;
+      }
+      utp.on('connection:incoming', ({ stream }) => this.#onIncoming(stream, 'utp'));
+      utp.on('socket:error', ({ error }) => this.#log.warn({ err: error }, 'uTP socket error'));
+      this.#server = server;
+      this.#utp = utp;
+      this.#port = port;
+      return;
+    }
+  }
+
+  /** The DHT's figures for status pages, or undefined without a DHT. */
+  dhtStats(): ReturnType<Dht['stats']> | undefined {
+    return this.#dht?.stats();
+  }
+
+  /** BEP 44 get through the DHT. */
+  dhtGet(target: Buffer, opts: { salt?: Buffer; signal?: AbortSignal }): Promise<Buffer> {
+    if (!this.#dht) return Promise.reject(new NoDhtError('the DHT is off (-dht=false)'));
+    return this.#dht.get(target, opts);
   }
 
   /**
@@ -125,13 +255,95 @@ export class Client extends EventEmitter<ClientEvents> {
     }
     const m = opts.magnet;
     if (m) {
-      if (m.trackers.length > 0) e.torrent.addTrackers([m.trackers]);
+      // Each magnet tracker in its own tier, as libtorrent does: they are independent trackers.
+      // -overrideTrackers leaves only the implicit ones.
+      if (!this.#o.overrideTrackers) e.torrent.addTrackers(m.trackers.map((t) => [t]));
       if (m.webSeeds.length > 0) e.torrent.addWebSeeds(m.webSeeds);
       if (m.displayName !== undefined) e.torrent.setDisplayName(m.displayName);
       if (m.peers.length > 0) e.torrent.addPeers(m.peers, 'magnet');
     }
     const entry = e;
     return new TorrentRef(entry.torrent, entry.loaded, () => this.#release(ih, entry));
+  }
+
+  /**
+   * Stores every piece of a torrent whose bytes we have locally (an upload), verifying each, and
+   * caches its metainfo (plus the implicit trackers) so it can be served and seeded by infohash.
+   * `read` fills `target` with torrent bytes [offset, offset + target.length).
+   */
+  async importTorrent(
+    info: TorrentInfo,
+    read: (offset: number, target: Buffer) => Promise<void>,
+    opts: { signal?: AbortSignal; createdBy?: string } = {},
+  ): Promise<Buffer> {
+    const storage = await this.#store.openTorrent(info);
+    try {
+      const g = info.geometry;
+      const buf = Buffer.allocUnsafe(Math.min(info.pieceLength, IMPORT_CHUNK_BYTES));
+      for (let i = 0; i < g.pieceCount; i++) {
+        throwIfAborted(opts.signal);
+        const p = i as PieceIndex;
+        if (storage.isComplete(p)) continue;
+        const w = storage.beginPiece(p);
+        try {
+          for (let at = 0; at < g.pieceSize(p); at += buf.length) {
+            const chunk = buf.subarray(0, Math.min(buf.length, g.pieceSize(p) - at));
+            await read(g.pieceOffset(p) + at, chunk);
+            w.write(at, chunk);
+          }
+          if (!(await w.commit(opts)))
+            throw new InternalError(`imported piece ${i} does not match its own hash`);
+        } catch (e) {
+          await w.discard();
+          throw e;
+        }
+      }
+    } finally {
+      await storage.close();
+    }
+    const implicit = this.#o.implicitTrackers ?? [];
+    const bytes = buildMetainfo({
+      infoBytes: info.infoBytes,
+      announceList: implicit.length > 0 ? [implicit] : [],
+      createdBy: opts.createdBy ?? 'confluence-ts',
+    });
+    await this.#metainfo.save(info.infoHash, bytes);
+    return bytes;
+  }
+
+  /**
+   * Drops the torrent now (open streams end) and removes its pieces and metainfo from the store.
+   * Resolves false when the torrent is neither in the client nor cached.
+   */
+  async deleteTorrent(ih: InfoHash): Promise<boolean> {
+    const e = this.#torrents.get(ih);
+    let info = e?.torrent.info;
+    if (e) await this.#drop(ih);
+    const cached = await this.#metainfo.load(ih).catch(() => undefined);
+    if (!info && cached) info = parseMetainfo(cached).info;
+    if (!e && !cached) return false;
+    if (info) await this.#store.deleteTorrent(info);
+    await this.#metainfo.delete(ih);
+    this.#log.info({ ih }, 'torrent deleted');
+    return true;
+  }
+
+  /** Counters over the client's whole life, torrents dropped included. */
+  totals(): ClientTotals {
+    const t = { ...this.#dropped };
+    for (const e of this.#torrents.values()) {
+      const st = e.torrent.stats();
+      for (const k of Object.keys(t) as (keyof ClientTotals)[]) t[k] += st[k];
+    }
+    return t;
+  }
+
+  get peerCount(): number {
+    return this.#peerCount;
+  }
+
+  storeStats(): StoreStats {
+    return this.#store.stats();
   }
 
   /** Torrents in the client (for status pages). */
@@ -155,6 +367,9 @@ export class Client extends EventEmitter<ClientEvents> {
     const closed = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
     await Promise.allSettled([...this.#torrents.keys()].map((ih) => this.#drop(ih)));
     await closed;
+    this.#lsd?.close();
+    await this.#dht?.close().catch((e: unknown) => this.#log.warn({ err: e }, 'DHT close'));
+    await this.#utp?.close();
     await this.#store.close();
   }
 
@@ -164,9 +379,11 @@ export class Client extends EventEmitter<ClientEvents> {
     const e: Entry = { torrent, refs: 0, grace: undefined, saving: false, loaded };
     this.#torrents.set(ih, e);
     torrent.on('metainfo:changed', () => this.#scheduleSave(e));
-    if (this.#o.implicitTrackers && this.#o.implicitTrackers.length > 0)
-      torrent.addTrackers([this.#o.implicitTrackers]);
+    // Each implicit tracker is its own tier: they are independent trackers, all worth asking.
+    torrent.addTrackers((this.#o.implicitTrackers ?? []).map((t) => [t]));
     torrent.start();
+    this.#dht?.track(ih, this.#port);
+    this.#lsd?.track(ih);
     this.emit('torrent:added', { infoHash: ih });
     return e;
   }
@@ -176,7 +393,7 @@ export class Client extends EventEmitter<ClientEvents> {
       const bytes = await this.#metainfo.load(t.infoHash);
       if (!bytes) return;
       const mi = parseMetainfo(bytes);
-      t.addTrackers(mi.announceList);
+      if (!this.#o.overrideTrackers) t.addTrackers(mi.announceList);
       t.addWebSeeds(mi.urlList);
       if (mi.info) await t.setInfoBytes(mi.info.infoBytes);
     } catch (e) {
@@ -205,10 +422,13 @@ export class Client extends EventEmitter<ClientEvents> {
   #release(ih: InfoHash, e: Entry): void {
     if (this.#torrents.get(ih) !== e) return;
     e.refs--;
-    if (e.refs > 0 || this.#state !== 'started') return;
+    if (e.refs > 0 || this.#state !== 'started' || this.#o.expireTorrents === false) return;
     e.grace = this.clock.setTimeout(() => {
       e.grace = undefined;
-      if (e.refs === 0) void this.#drop(ih);
+      if (e.refs > 0) return;
+      // -seed: a torrent we hold completely stays and seeds; anything else goes.
+      if (this.#o.seed && e.torrent.ourPieces?.complete) return;
+      void this.#drop(ih);
     }, this.#o.torrentGraceMs);
   }
 
@@ -218,7 +438,17 @@ export class Client extends EventEmitter<ClientEvents> {
     this.#torrents.delete(ih);
     if (e.grace !== undefined) this.clock.clearTimeout(e.grace);
     this.#log.info({ ih }, 'dropping torrent');
+    this.#dht?.forget(ih);
+    this.#lsd?.untrack(ih);
+    const info = e.torrent.info;
     await e.torrent.drop();
+    if (this.#o.deleteOnDrop && info) {
+      await this.#store
+        .deleteTorrent(info)
+        .catch((err: unknown) => this.#log.warn({ err, ih }, 'deleting data failed'));
+    }
+    const st = e.torrent.stats();
+    for (const k of Object.keys(this.#dropped) as (keyof ClientTotals)[]) this.#dropped[k] += st[k];
     this.emit('torrent:dropped', { infoHash: ih });
   }
 
@@ -234,6 +464,9 @@ export class Client extends EventEmitter<ClientEvents> {
           infoHash,
           peerId: this.peerId,
           extensions: EXTENSIONS,
+          encryption: this.#o.encryption ?? 'prefer-plain',
+          tcp: this.#o.tcpPeers !== false,
+          utp: this.#utp,
           timeoutMs: DIAL_TIMEOUT_MS,
           clock: this.clock,
           signal,
@@ -252,33 +485,57 @@ export class Client extends EventEmitter<ClientEvents> {
                 : {}),
             }),
       mayConnect: () => this.#peerCount < MAX_PEERS_TOTAL,
+      needPeers: (ih) => this.#dht?.lookup(ih),
+      pex: this.#o.pex !== false,
+      uploadSlots: this.#o.uploadSlots ?? DEFAULT_UPLOAD_SLOTS,
       peerCountChanged: (d) => {
         this.#peerCount += d;
       },
     };
   }
 
-  #onIncoming(socket: Socket): void {
+  /**
+   * An incoming connection (TCP now; uTP arrives the same way): MSE per the policy (a plaintext
+   * handshake passes straight through unless encryption is required), then the BitTorrent
+   * handshake for a torrent we have. A peer may not name one torrent through MSE's SKEY and
+   * another in its handshake.
+   */
+  #onIncoming(socket: Duplex, transport: TransportKind): void {
     if (this.#state !== 'started' || this.#peerCount >= MAX_PEERS_TOTAL) {
       socket.destroy();
       return;
     }
     socket.on('error', () => undefined);
-    PeerWire.accept(socket, {
-      peerId: this.peerId,
-      extensions: EXTENSIONS,
-      clock: this.clock,
-      accept: (ih) => this.#torrents.has(ih),
-    }).then(
-      (wire) => {
-        const t = this.#torrents.get(wire.infoHash)?.torrent;
-        if (t) t.attachIncoming(wire);
-        else wire.close();
-      },
-      (e: unknown) => {
-        socket.destroy();
-        this.#log.debug({ err: e }, 'incoming handshake failed');
-      },
-    );
+    const policy = this.#o.encryption ?? 'prefer-plain';
+    const negotiated =
+      policy === 'disable'
+        ? Promise.resolve({ stream: socket, encrypted: false, infoHash: undefined as InfoHash | undefined })
+        : mseAccept(socket, {
+            infoHashes: () => this.#torrents.keys(),
+            clock: this.clock,
+            acceptPlaintext: policy !== 'require',
+            allowPlaintextSelect: policy !== 'require',
+            preferPlaintextSelect: policy === 'prefer-plain',
+          });
+    negotiated
+      .then(({ stream, encrypted, infoHash }) =>
+        PeerWire.accept(stream, {
+          peerId: this.peerId,
+          extensions: EXTENSIONS,
+          clock: this.clock,
+          accept: (ih) => this.#torrents.has(ih) && (infoHash === undefined || ih === infoHash),
+        }).then((wire) => ({ wire, encrypted })),
+      )
+      .then(
+        ({ wire, encrypted }) => {
+          const t = this.#torrents.get(wire.infoHash)?.torrent;
+          if (t) t.attachIncoming(wire, { transport, encrypted });
+          else wire.close();
+        },
+        (e: unknown) => {
+          socket.destroy();
+          this.#log.debug({ err: e }, 'incoming handshake failed');
+        },
+      );
   }
 }

@@ -27,8 +27,11 @@ export const MAX_PEER_REQUEST_QUEUE = 512;
 export const MAX_PEER_READS_IN_FLIGHT = 8;
 /** The largest block a peer may request from us (BEP 3 clients use 16 KiB; some ask 32 KiB). */
 export const MAX_SERVED_BLOCK = 32 * 1024;
-/** Peers we unchoke at once. */
-export const UPLOAD_SLOTS = 8;
+/** Peers we unchoke at once, unless -uploadSlots says otherwise. */
+export const DEFAULT_UPLOAD_SLOTS = 8;
+/** How often the choker re-ranks peers, and every how many rounds the optimistic slot moves. */
+export const CHOKE_INTERVAL_MS = 10_000;
+export const OPTIMISTIC_EVERY_ROUNDS = 3;
 
 /** Connections per torrent, and dials in progress per torrent. */
 export const MAX_PEERS_PER_TORRENT = 50;
@@ -51,6 +54,12 @@ export const BAN_AFTER_STRIKES = 3;
 /** ut_metadata requests in flight per peer, and how long one may take. */
 export const METADATA_REQUESTS_PER_PEER = 4;
 export const METADATA_REQUEST_TIMEOUT_MS = 10_000;
+
+/** Piece fetches one web seed runs at once. */
+export const WEB_SEED_FETCHES_PER_SEED = 2;
+
+/** While a reader waits with no peer at all, extra lookups (DHT) are made this often. */
+export const PEER_HUNT_INTERVAL_MS = 15_000;
 
 /** Periodic housekeeping of a torrent (timeouts, dialing, rates). */
 export const TICK_MS = 500;

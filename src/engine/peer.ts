@@ -22,7 +22,33 @@ import {
 } from './constants.js';
 import { RateMeter } from './rate.js';
 
-export type PeerSource = 'tracker' | 'incoming' | 'magnet' | 'manual';
+export type PeerSource = 'tracker' | 'incoming' | 'magnet' | 'manual' | 'dht' | 'pex' | 'lsd';
+
+/** How we are connected to a peer. */
+export interface PeerLink {
+  readonly transport: 'tcp' | 'utp';
+  readonly encrypted: boolean;
+}
+
+export interface PeerSnapshot {
+  readonly address: string;
+  readonly source: PeerSource;
+  /** The client name from its extended handshake ('v'), or its peer id prefix. */
+  readonly client: string;
+  readonly transport: 'tcp' | 'utp';
+  readonly encrypted: boolean;
+  readonly amChoking: boolean;
+  readonly amInterested: boolean;
+  readonly peerChoking: boolean;
+  readonly peerInterested: boolean;
+  readonly piecesHave: number;
+  readonly requestsInFlight: number;
+  /** Bytes per second. */
+  readonly downloadRate: number;
+  readonly uploadRate: number;
+  readonly usefulBytes: number;
+  readonly connectedMs: number;
+}
 
 /** Haves the peer announced before we knew the piece count, kept until we do. Bounded. */
 const MAX_EARLY_HAVES = 100_000;
@@ -40,7 +66,7 @@ export interface PeerHost {
   requestEnded(piece: PieceIndex, block: number): void;
   extendedHandshake(peer: Peer, hs: ExtendedHandshake): void;
   extendedMessage(peer: Peer, id: number, payload: Uint8Array): void;
-  uploadInterestChanged(peer: Peer): void;
+  uploadInterestChanged(): void;
   readBlock(piece: PieceIndex, begin: number, length: number): Promise<Buffer>;
   peerClosed(peer: Peer, error: Error | undefined): void;
 }
@@ -62,6 +88,7 @@ export class Peer {
   readonly wire: PeerWire;
   readonly key: string;
   readonly source: PeerSource;
+  readonly link: PeerLink;
   readonly #host: PeerHost;
 
   amChoking = true;
@@ -91,10 +118,11 @@ export class Peer {
   };
   #closed = false;
 
-  constructor(wire: PeerWire, key: string, source: PeerSource, host: PeerHost) {
+  constructor(wire: PeerWire, key: string, source: PeerSource, link: PeerLink, host: PeerHost) {
     this.wire = wire;
     this.key = key;
     this.source = source;
+    this.link = link;
     this.#host = host;
     this.down = new RateMeter(() => host.clock.now());
     this.up = new RateMeter(() => host.clock.now());
@@ -113,6 +141,19 @@ export class Peer {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /**
+   * Where the peer accepts connections: the address we dialled, or for an incoming peer its IP
+   * with the port from its extended handshake (unknown without one).
+   */
+  get listenAddress(): { host: string; port: number } | undefined {
+    const host = this.wire.remoteAddress;
+    if (!host) return undefined;
+    if (this.source !== 'incoming')
+      return this.wire.remotePort ? { host, port: this.wire.remotePort } : undefined;
+    const port = this.extended?.port;
+    return port ? { host, port } : undefined;
   }
 
   get fast(): boolean {
@@ -244,6 +285,32 @@ export class Peer {
     this.wire.close(error);
   }
 
+  snapshot(): PeerSnapshot {
+    const host = this.wire.remoteAddress ?? '?';
+    return {
+      address: `${host.includes(':') ? `[${host}]` : host}:${this.wire.remotePort ?? 0}`,
+      source: this.source,
+      client:
+        this.extended?.client ??
+        this.wire.remotePeerId
+          .subarray(0, 8)
+          .toString('latin1')
+          .replace(/[^\x20-\x7e]/g, '?'),
+      transport: this.link.transport,
+      encrypted: this.link.encrypted,
+      amChoking: this.amChoking,
+      amInterested: this.amInterested,
+      peerChoking: this.peerChoking,
+      peerInterested: this.peerInterested,
+      piecesHave: this.has?.count ?? 0,
+      requestsInFlight: this.#outstanding.size,
+      downloadRate: Math.round(this.down.rate),
+      uploadRate: Math.round(this.up.rate),
+      usefulBytes: this.usefulBytes,
+      connectedMs: Math.round(this.#host.clock.now() - this.connectedAt),
+    };
+  }
+
   #onMessage(m: Message): void {
     if (this.#closed) return;
     switch (m.type) {
@@ -262,7 +329,7 @@ export class Peer {
       case 'interested':
       case 'not-interested':
         this.peerInterested = m.type === 'interested';
-        this.#host.uploadInterestChanged(this);
+        this.#host.uploadInterestChanged();
         return;
       case 'have':
         this.#onHave(m.index);
@@ -322,14 +389,22 @@ export class Peer {
     if (g && !early.bits && !early.all && !early.none) this.#adopt(g, undefined);
   }
 
-  /** A bitfield, have-all or have-none: allowed once, before `has` exists (BEP 3, BEP 6). */
+  /**
+   * A bitfield, have-all or have-none. BEP 3 allows it once, first; but real clients (aria2) send a
+   * fresh bitfield later as an update, so a later one adds its pieces (it never removes any:
+   * a peer that lost pieces says so with lt_donthave).
+   */
   #onFirst(what: Uint8Array | 'all' | 'none'): void {
-    const early = this.#early;
-    if (!early || early.bits || early.all || early.none) {
-      this.close(new WireProtocolError('a second bitfield, have-all or have-none'));
+    const g = this.#host.geometry;
+    if (this.has && g) {
+      if (what === 'none') return;
+      const update = what === 'all' ? Bitfield.full(g.pieceCount) : Bitfield.from(what, g.pieceCount);
+      for (let i = 0; i < g.pieceCount; i++) {
+        if (update.has(i) && this.has.set(i)) this.#host.peerHasChanged(this, i as PieceIndex, this.has);
+      }
       return;
     }
-    const g = this.#host.geometry;
+    const early = this.#early!;
     if (g) {
       this.#adopt(g, what === 'none' ? undefined : what);
       return;

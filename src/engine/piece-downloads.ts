@@ -11,19 +11,31 @@ import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import { BLOCK_SIZE, type Geometry, type PieceIndex } from '../metainfo/geometry.js';
-import type { PieceWriter, TorrentStorage } from '../storage/piece-store.js';
+import {
+  CacheFullError,
+  type PieceWriter,
+  StorageError,
+  type TorrentStorage,
+} from '../storage/piece-store.js';
 import { BadDataJudge } from './bad-data.js';
 import { BlockTracker } from './block-tracker.js';
 import { ENDGAME_AFTER_MS, MAX_UNVERIFIED_BYTES } from './constants.js';
 import type { Peer } from './peer.js';
 
+/** Where blocks come from: a peer, or a web seed. */
+export interface PieceSource {
+  readonly key: string;
+  readonly closed: boolean;
+  usefulBytes: number;
+}
+
 interface Download {
   readonly tracker: BlockTracker;
   readonly writer: PieceWriter;
   /** Who sent each block. */
-  readonly senders: (Peer | undefined)[];
-  /** A piece that failed before is re-downloaded from this one peer only (see bad-data.ts). */
-  readonly owner: Peer | undefined;
+  readonly senders: (PieceSource | undefined)[];
+  /** A piece that failed before is re-downloaded from this one source only (see bad-data.ts). */
+  readonly owner: PieceSource | undefined;
   verifying: boolean;
   /** When the last block arrived (or the download started). */
   lastBlockAt: number;
@@ -39,7 +51,10 @@ export interface DownloadsHost {
   verified(i: PieceIndex): void;
   /** The piece must be fetched again (it failed, or storing it failed). */
   retry(i: PieceIndex): void;
-  ban(peer: Peer, reason: string): void;
+  /** Partial or hashing changed. */
+  changed(i: PieceIndex): void;
+  /** The source sent bad data: a peer is banned, a web seed disabled. */
+  ban(source: PieceSource, reason: string): void;
 }
 
 export interface DownloadStats {
@@ -53,8 +68,8 @@ export class PieceDownloads {
   readonly #h: DownloadsHost;
   readonly #downloads = new Map<PieceIndex, Download>();
   /** Peers that contributed to a failed copy of a piece: asked for it again only as a last resort. */
-  readonly #excluded = new Map<PieceIndex, Set<Peer>>();
-  readonly #judge = new BadDataJudge<Peer>();
+  readonly #excluded = new Map<PieceIndex, Set<PieceSource>>();
+  readonly #judge = new BadDataJudge<PieceSource>();
   #unverifiedBytes = 0;
   #closed = false;
   readonly stats: DownloadStats = { bytesDownloaded: 0, bytesWasted: 0, piecesVerified: 0, piecesFailed: 0 };
@@ -71,16 +86,35 @@ export class PieceDownloads {
     return this.#downloads.get(i)?.tracker;
   }
 
+  partial(i: PieceIndex): boolean {
+    const d = this.#downloads.get(i);
+    return d !== undefined && !d.verifying && d.tracker.receivedCount > 0;
+  }
+
+  hashing(i: PieceIndex): boolean {
+    return this.#downloads.get(i)?.verifying === true;
+  }
+
   /**
    * Starts downloading a piece for `peer`, when the unverified-bytes budget allows; `urgent` (the
    * read head) may exceed it.
    */
-  start(i: PieceIndex, peer: Peer, urgent: boolean): BlockTracker | undefined {
+  start(i: PieceIndex, peer: PieceSource, urgent: boolean): BlockTracker | undefined {
     const size = this.#h.geometry.pieceSize(i);
     if (this.#closed || (this.#unverifiedBytes + size > MAX_UNVERIFIED_BYTES && !urgent)) return undefined;
+    let writer: PieceWriter;
+    try {
+      writer = this.#h.storage.beginPiece(i);
+    } catch (e) {
+      // The cache is full of pinned pieces: download less until something is unpinned.
+      if (e instanceof CacheFullError) return undefined;
+      if (!(e instanceof StorageError)) throw e;
+      this.#h.log.error({ err: e, piece: i }, 'cannot start storing a piece');
+      return undefined;
+    }
     const d: Download = {
       tracker: new BlockTracker(size),
-      writer: this.#h.storage.beginPiece(i),
+      writer,
       senders: [],
       owner: this.#judge.suspect(i) ? peer : undefined,
       verifying: false,
@@ -93,7 +127,7 @@ export class PieceDownloads {
   }
 
   /** Whether `peer` should leave piece `i` to others (a single-source retry, or it sent bad data). */
-  excludes(peer: Peer, i: PieceIndex): boolean {
+  excludes(peer: PieceSource, i: PieceIndex): boolean {
     const owner = this.#downloads.get(i)?.owner;
     if (owner && owner !== peer && !owner.closed) return true;
     const ex = this.#excluded.get(i);
@@ -118,7 +152,7 @@ export class PieceDownloads {
     return !d.tracker.isReceived(block);
   }
 
-  blockReceived(peer: Peer, i: PieceIndex, begin: number, data: Uint8Array): void {
+  blockReceived(peer: PieceSource, i: PieceIndex, begin: number, data: Uint8Array): void {
     const d = this.#downloads.get(i);
     const block = begin / BLOCK_SIZE;
     if (!d || d.verifying || !d.tracker.receive(block)) {
@@ -142,6 +176,7 @@ export class PieceDownloads {
       return;
     }
     if (d.tracker.done) void this.#verify(i, d);
+    else if (d.tracker.receivedCount === 1) this.#h.changed(i);
   }
 
   /** Drops every download (the torrent is going away). */
@@ -158,10 +193,12 @@ export class PieceDownloads {
     this.#unverifiedBytes -= g.pieceSize(i);
     this.#h.storage.unpin(i);
     for (const peer of this.#h.peers()) peer.dropRequestsFor(i, (b) => g.blockSize(i, b));
+    this.#h.changed(i);
   }
 
   async #verify(i: PieceIndex, d: Download): Promise<void> {
     d.verifying = true;
+    this.#h.changed(i);
     let ok: boolean;
     try {
       ok = await d.writer.commit();

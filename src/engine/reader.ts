@@ -20,6 +20,9 @@ export interface ReaderHost {
   /** Resolves when the piece is complete; rejects when the torrent is dropped or the signal fires. */
   waitPiece(i: PieceIndex, signal: AbortSignal | undefined): Promise<void>;
   isComplete(i: PieceIndex): boolean;
+  now(): number;
+  /** The most readahead this reader may have now (the cache's share for it). */
+  readaheadCap(): number;
   readPiece(
     i: PieceIndex,
     offset: number,
@@ -49,6 +52,7 @@ export class Reader {
   #closed = false;
   /** Starts of reads in flight, oldest first: the oldest is the read head. */
   readonly #pending: number[] = [];
+  #stalledMs = 0;
 
   constructor(host: ReaderHost, start: number, end: number) {
     this.#host = host;
@@ -69,6 +73,11 @@ export class Reader {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** Time reads spent waiting for pieces that were not there yet (a player's stall). */
+  get stalledMs(): number {
+    return this.#stalledMs;
   }
 
   /** Moves the read position (absolute torrent offset within [start, end]); resets readahead. */
@@ -112,7 +121,14 @@ export class Reader {
         const piece = g.pieceAt(at);
         const offset = at - g.pieceOffset(piece);
         const len = Math.min(n - done, g.pieceSize(piece) - offset);
-        await this.#host.waitPiece(piece, opts.signal);
+        if (!this.#host.isComplete(piece)) {
+          const t0 = this.#host.now();
+          try {
+            await this.#host.waitPiece(piece, opts.signal);
+          } finally {
+            this.#stalledMs += this.#host.now() - t0;
+          }
+        }
         if (this.#closed) throw new ReaderClosedError('reader closed while waiting');
         try {
           await this.#host.readPiece(piece, offset, len, buf.subarray(done, done + len), opts.signal);
@@ -138,9 +154,10 @@ export class Reader {
 
   #computeWindow(): ReaderWindow {
     const head = this.#pending[0] ?? this.#pos;
+    const max = Math.min(MAX_READAHEAD_BYTES, this.#host.readaheadCap());
     const ra = readaheadBytes(this.#pos - this.#contiguousStart, {
-      min: MIN_READAHEAD_BYTES,
-      max: MAX_READAHEAD_BYTES,
+      min: Math.min(MIN_READAHEAD_BYTES, max),
+      max,
     });
     const [first, end] = windowPieces(this.#host.geometry, head, this.end, this.#pos - head + ra);
     return { first, end };

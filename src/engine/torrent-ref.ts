@@ -3,10 +3,12 @@
  * must be released. It exposes what a request needs and nothing else (no peers, no store).
  */
 import type { PeerAddress } from '../discovery/peer-address.js';
+import type { PieceIndex } from '../metainfo/geometry.js';
 import type { TorrentInfo } from '../metainfo/info.js';
 import type { InfoHash } from '../metainfo/infohash.js';
 import type { ParsedMetainfo } from '../metainfo/metainfo.js';
 import { buildMetainfo } from '../metainfo/metainfo.js';
+import type { PieceState } from './piece-state.js';
 import type { Reader } from './reader.js';
 import type { Torrent, TorrentStats } from './torrent.js';
 
@@ -78,6 +80,19 @@ export class TorrentRef {
 
   stats(): TorrentStats {
     return this.#t.stats();
+  }
+
+  pieceState(i: PieceIndex): PieceState | undefined {
+    return this.#t.pieceState(i);
+  }
+
+  /**
+   * Calls `listener` synchronously for every piece-state change until the returned function is
+   * called. The listener must not throw and may keep the payload.
+   */
+  onPieceState(listener: (e: { index: PieceIndex; state: PieceState }) => void): () => void {
+    this.#t.on('piece:state', listener);
+    return () => this.#t.off('piece:state', listener);
   }
 
   /** Gives the reference back; the torrent is dropped a grace period after its last one. Idempotent. */

@@ -16,33 +16,44 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../clock.js';
-import type { Announcer } from '../discovery/announcer.js';
+import type { Announcer, TrackerStatus } from '../discovery/announcer.js';
 import type { PeerAddress } from '../discovery/peer-address.js';
 import { ConfluenceError, throwIfAborted } from '../errors.js';
 import type { Geometry, PieceIndex } from '../metainfo/geometry.js';
 import { parseInfo, type TorrentInfo } from '../metainfo/info.js';
 import type { InfoHash } from '../metainfo/infohash.js';
 import { type ExtendedHandshake, encodeExtendedHandshake } from '../protocol/extension.js';
+import { decodeLtDontHave, encodeLtDontHave } from '../protocol/lt-donthave.js';
 import type { PeerWire } from '../protocol/peer-wire.js';
 import type { TorrentStorage } from '../storage/piece-store.js';
 import { Bitfield } from './bitfield.js';
+import { chooseUnchoked, nextOptimistic } from './choker.js';
+import type { Dialled } from './connector.js';
 import {
+  CHOKE_INTERVAL_MS,
   CLIENT_NAME,
   MAX_HALF_OPEN_PER_TORRENT,
   MAX_PEERS_PER_TORRENT,
+  OPTIMISTIC_EVERY_ROUNDS,
   OUR_REQQ,
+  PEER_HUNT_INTERVAL_MS,
   REQUEST_TIMEOUT_MS,
   TICK_MS,
-  UPLOAD_SLOTS,
   USEFUL_CONNECTION_MS,
 } from './constants.js';
 import { MetadataService, UT_METADATA_ID } from './metadata-service.js';
-import { Peer, type PeerHost, type PeerSource } from './peer.js';
+import { Peer, type PeerHost, type PeerLink, type PeerSnapshot, type PeerSource } from './peer.js';
+import { PeerExchange, UT_PEX_ID } from './pex.js';
 import { orderWanted, Priority, pickRequests } from './picker.js';
 import { PieceDownloads } from './piece-downloads.js';
+import { type PieceState, pieceStateCode, pieceStateRuns } from './piece-state.js';
 import { Reader } from './reader.js';
 import { Swarm } from './swarm.js';
 import { WaitSet } from './waiters.js';
+import { WebSeedSource, WebSeeds } from './web-seeds.js';
+
+/** Our id for lt_donthave messages (BEP 54). */
+export const LT_DONTHAVE_ID = 3;
 
 export class TorrentDroppedError extends ConfluenceError {
   readonly code = 'ERR_TORRENT_DROPPED';
@@ -53,6 +64,8 @@ export type TorrentState = 'awaiting-info' | 'live' | 'dropped';
 export interface TorrentEvents {
   'torrent:info': [{ info: TorrentInfo }];
   'piece:complete': [{ index: PieceIndex }];
+  /** A piece's observable state (priority, partial, hashing, complete) changed. Synchronous. */
+  'piece:state': [{ index: PieceIndex; state: PieceState }];
   /** The set of trackers or web seeds changed, or the info arrived: the metainfo should be saved. */
   'metainfo:changed': [{ infoHash: InfoHash }];
 }
@@ -64,14 +77,53 @@ export interface TorrentContext {
   readonly peerId: Buffer;
   listenPort(): number;
   openStorage(info: TorrentInfo): Promise<TorrentStorage>;
-  dial(address: PeerAddress, infoHash: InfoHash, signal: AbortSignal): Promise<PeerWire>;
+  dial(address: PeerAddress, infoHash: InfoHash, signal: AbortSignal): Promise<Dialled>;
   createAnnouncer(
     infoHash: InfoHash,
     stats: () => { uploaded: number; downloaded: number; left: number },
   ): Announcer | undefined;
   /** Whether the client-wide connection limit allows one more. */
   mayConnect(): boolean;
+  /** Peer exchange allowed (-pex). */
+  readonly pex: boolean;
+  /** A reader waits and no peer is connected: look harder (a DHT lookup). */
+  needPeers(infoHash: InfoHash): void;
+  /** Peers unchoked at once. */
+  readonly uploadSlots: number;
   peerCountChanged(delta: number): void;
+}
+
+export interface WebSeedSnapshot {
+  readonly url: string;
+  readonly disabled: boolean;
+  readonly backingOff: boolean;
+  readonly bytes: number;
+  readonly requests: number;
+  readonly failures: number;
+  readonly lastError?: string;
+}
+
+export interface TorrentSnapshot {
+  readonly infoHash: InfoHash;
+  readonly name: string | undefined;
+  readonly state: TorrentState;
+  readonly totalLength?: number;
+  readonly pieceLength?: number;
+  readonly pieceCount?: number;
+  readonly piecesComplete?: number;
+  /** Piece states in the original's run notation, e.g. "12C 1!P 7R 980". */
+  readonly pieceRuns?: string;
+  readonly readers: readonly {
+    start: number;
+    end: number;
+    position: number;
+    firstPiece: number;
+    endPiece: number;
+  }[];
+  readonly trackers: readonly TrackerStatus[];
+  readonly webSeeds: readonly WebSeedSnapshot[];
+  readonly peers: readonly PeerSnapshot[];
+  readonly stats: TorrentStats;
 }
 
 export interface TorrentStats {
@@ -95,6 +147,9 @@ interface Live {
   readonly availability: Uint16Array;
   readonly priorities: Uint8Array;
   readonly downloads: PieceDownloads;
+  readonly webSeeds: WebSeeds;
+  /** pieceStateCode of every piece as last announced by 'piece:state'. */
+  readonly stateCodes: Uint8Array;
 }
 
 export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
@@ -114,11 +169,18 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
   #halfOpen = 0;
   readonly #dialAbort = new AbortController();
   readonly #metadata: MetadataService;
+  readonly #pex: PeerExchange;
   #announcer: Announcer | undefined;
   readonly #bannedIds = new Set<string>();
+  #optimistic: Peer | undefined;
+  #lastPeerHunt = Number.NEGATIVE_INFINITY;
+  #lastRechoke = 0;
+  #rechokeRound = 0;
   readonly #readers = new Set<Reader>();
   /** Pieces that have a priority because of some reader window. */
   #prioritized: PieceIndex[] = [];
+  /** Pieces this torrent pinned in storage because some reader window covers them. */
+  readonly #windowPins = new Set<PieceIndex>();
   #wanted: PieceIndex[] = [];
   #wantedDirty = false;
   readonly #waiters = new Map<PieceIndex, WaitSet>();
@@ -133,6 +195,14 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
     this.clock = ctx.clock;
     this.#ctx = ctx;
     this.#log = ctx.logger.child({ ih: infoHash });
+    // Every /events subscriber listens to 'piece:state'; the HTTP layer bounds them, not Node's warning.
+    this.setMaxListeners(0);
+    this.#pex = new PeerExchange({
+      clock: ctx.clock,
+      peers: () => this.#peers.values(),
+      found: (peers) => this.addPeers(peers, 'pex'),
+      isSeed: (p) => p.has?.complete ?? false,
+    });
     this.#metadata = new MetadataService(infoHash, {
       clock: ctx.clock,
       infoBytes: () => this.#live?.info.infoBytes,
@@ -219,6 +289,8 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
     const fresh = urls.filter((u) => u.length > 0 && !this.#webSeeds.includes(u));
     if (fresh.length === 0) return;
     this.#webSeeds.push(...fresh);
+    this.#live?.webSeeds.add(fresh);
+    this.#scheduleFill();
     this.emit('metainfo:changed', { infoHash: this.infoHash });
   }
 
@@ -268,8 +340,26 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
         this.#wantedDirty = true;
         this.#scheduleFill();
       },
-      ban: (peer, reason) => this.#ban(peer, reason),
+      changed: (i) => this.#touch(i),
+      ban: (source, reason) => {
+        if (source instanceof Peer) this.#ban(source, reason);
+        else if (source instanceof WebSeedSource) {
+          this.#log.warn({ url: source.seed.url, reason }, 'web seed disabled');
+          source.disable();
+        }
+      },
     });
+    const webSeeds = new WebSeeds({
+      info,
+      geometry: g,
+      downloads,
+      clock: this.clock,
+      log: this.#log,
+      wanted: () => this.#ensureWanted(),
+      needsWebSeed: (i) => this.#needsWebSeed(i),
+      urgent: (i) => this.#live?.priorities[i] === Priority.Now,
+    });
+    webSeeds.add(this.#webSeeds);
     this.#live = {
       info,
       geometry: g,
@@ -278,7 +368,11 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
       availability: new Uint16Array(g.pieceCount),
       priorities: new Uint8Array(g.pieceCount),
       downloads,
+      webSeeds,
+      stateCodes: new Uint8Array(g.pieceCount),
     };
+    for (let i = 0; i < g.pieceCount; i++)
+      this.#live.stateCodes[i] = pieceStateCode(this.pieceState(i as PieceIndex)!);
     this.#state = 'live';
     this.#log.info({ name: info.name, pieces: g.pieceCount, have: ours.count }, 'torrent info ready');
     this.#infoWaiters.resolveAll();
@@ -301,6 +395,8 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
         geometry: live.geometry,
         waitPiece: (i, signal) => this.waitPiece(i, signal),
         isComplete: (i) => live.ours.has(i),
+        now: () => this.clock.now(),
+        readaheadCap: () => this.#readaheadCap(),
         readPiece: (i, offset, length, target, signal) => this.readPiece(i, offset, length, target, signal),
         pieceLost: (i) => this.pieceLost(i),
         readerMoved: () => this.#updatePriorities(),
@@ -314,10 +410,23 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
     return r;
   }
 
+  /**
+   * The readahead one reader may have, so that all windows stay within the cache: half the
+   * capacity shared among this torrent's readers (the other half is for pieces in flight and the
+   * recently used ones), never less than two pieces.
+   */
+  #readaheadCap(): number {
+    const live = this.#live;
+    const capacity = live?.storage.capacity;
+    if (!live || capacity === undefined) return Number.POSITIVE_INFINITY;
+    return Math.max(2 * live.info.pieceLength, Math.floor(capacity / 2 / Math.max(1, this.#readers.size)));
+  }
+
   waitPiece(i: PieceIndex, signal: AbortSignal | undefined): Promise<void> {
     throwIfAborted(signal);
     if (this.#state === 'dropped') return Promise.reject(new TorrentDroppedError('torrent was dropped'));
     if (this.#live?.ours.has(i)) return Promise.resolve();
+    this.#live?.storage.recordMiss(i);
     let set = this.#waiters.get(i);
     if (!set) {
       set = new WaitSet();
@@ -339,6 +448,13 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
   pieceLost(i: PieceIndex): void {
     const live = this.#live;
     if (!live?.ours.clear(i)) return;
+    this.#touch(i);
+    // BEP 54: peers we told we have it must not ask for it any more.
+    for (const peer of this.#peers.values()) {
+      const id = peer.extended?.m.get('lt_donthave');
+      if (id !== undefined && !peer.closed)
+        peer.wire.send({ type: 'extended', id, payload: encodeLtDontHave(i) });
+    }
     this.#log.debug({ piece: i }, 'piece no longer stored');
     for (const peer of this.#peers.values()) {
       if (peer.has?.has(i)) this.#adjustInteresting(peer, 1);
@@ -352,11 +468,38 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
     this.#updatePriorities();
   }
 
+  /** The piece's observable state; undefined while the info is unknown. */
+  pieceState(i: PieceIndex): PieceState | undefined {
+    const live = this.#live;
+    if (!live) return undefined;
+    const complete = live.ours.has(i);
+    const hashing = live.downloads.hashing(i);
+    return {
+      priority: complete || hashing ? Priority.None : (live.priorities[i] as Priority),
+      complete,
+      partial: live.downloads.partial(i),
+      hashing,
+    };
+  }
+
+  /** Announces the piece's state if it changed. */
+  #touch(i: PieceIndex): void {
+    const live = this.#live;
+    if (!live) return;
+    const state = this.pieceState(i)!;
+    const code = pieceStateCode(state);
+    if (live.stateCodes[i] === code) return;
+    live.stateCodes[i] = code;
+    this.emit('piece:state', { index: i, state });
+  }
+
   #updatePriorities(): void {
     const live = this.#live;
     if (!live) return;
     const prio = live.priorities;
-    for (const i of this.#prioritized) prio[i] = Priority.None;
+    const before = this.#prioritized;
+    const old = before.map((i) => prio[i]!);
+    for (const i of before) prio[i] = Priority.None;
     const next: PieceIndex[] = [];
     for (const r of this.#readers) {
       const { first, end } = r.window;
@@ -369,6 +512,25 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
     this.#prioritized = next;
     this.#wantedDirty = true;
     this.#scheduleFill();
+    // Reader windows are pinned so eviction never takes what a stream is about to read.
+    const windows = new Set(next);
+    for (const i of this.#windowPins) {
+      if (!windows.has(i)) {
+        this.#windowPins.delete(i);
+        live.storage.unpin(i);
+      }
+    }
+    for (const i of next) {
+      if (!this.#windowPins.has(i)) {
+        this.#windowPins.add(i);
+        live.storage.pin(i);
+      }
+    }
+    // Only pieces whose priority changed can have changed state: the windows mostly overlap.
+    before.forEach((i, k) => {
+      if (prio[i] !== old[k]) this.#touch(i);
+    });
+    for (const i of next) if (live.stateCodes[i]! % 8 !== prio[i]) this.#touch(i);
   }
 
   #ensureWanted(): readonly PieceIndex[] {
@@ -397,6 +559,7 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
     setImmediate(() => {
       this.#fillScheduled = false;
       for (const peer of this.#peers.values()) this.#fill(peer);
+      this.#live?.webSeeds.fill();
     });
   }
 
@@ -432,6 +595,18 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
     return (this.#waiters.get(i)?.size ?? 0) > 0 && this.#live!.downloads.stalled(i);
   }
 
+  /**
+   * A web seed should fetch a streaming piece that no peer can give us now, or that a reader is
+   * blocked on while its peers stall.
+   */
+  #needsWebSeed(i: PieceIndex): boolean {
+    const live = this.#live!;
+    if ((live.priorities[i] ?? 0) < Priority.Readahead || live.ours.has(i)) return false;
+    if (this.#stalledHead(i)) return true;
+    for (const p of this.#peers.values()) if (p.has?.has(i) && p.canRequest(i)) return false;
+    return true;
+  }
+
   requestEnded(piece: PieceIndex, block: number): void {
     if (this.#live?.downloads.requestEnded(piece, block)) this.#scheduleFill();
   }
@@ -447,6 +622,7 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
   #verified(i: PieceIndex): void {
     const live = this.#live!;
     live.ours.set(i);
+    this.#touch(i);
     this.#wantedDirty = true;
     const waiters = this.#waiters.get(i);
     this.#waiters.delete(i);
@@ -477,7 +653,7 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
   }
 
   /** An incoming connection that completed its handshake for this torrent. */
-  attachIncoming(wire: PeerWire): void {
+  attachIncoming(wire: PeerWire, link: PeerLink): void {
     const host = wire.remoteAddress;
     const port = wire.remotePort;
     if (
@@ -494,7 +670,7 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
       wire.close();
       return;
     }
-    this.#attach(wire, `in:${host}:${port}`, 'incoming');
+    this.#attach(wire, `in:${host}:${port}`, 'incoming', link);
   }
 
   #dialMore(): void {
@@ -511,13 +687,13 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
       this.#ctx
         .dial(k.address, this.infoHash, this.#dialAbort.signal)
         .then(
-          (wire) => {
+          ({ wire, transport, encrypted }) => {
             if (this.#state === 'dropped') {
               wire.close();
               return;
             }
             this.#swarm.connected(k);
-            this.#attach(wire, k.key, k.source);
+            this.#attach(wire, k.key, k.source, { transport, encrypted });
           },
           (e: unknown) => {
             this.#swarm.ended(k, this.clock.now(), false);
@@ -530,7 +706,7 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
     }
   }
 
-  #attach(wire: PeerWire, key: string, source: PeerSource): void {
+  #attach(wire: PeerWire, key: string, source: PeerSource, link: PeerLink): void {
     if (
       wire.remotePeerId.equals(this.#ctx.peerId) ||
       this.#bannedIds.has(wire.remotePeerId.toString('hex'))
@@ -544,7 +720,7 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
         return;
       }
     }
-    const peer = new Peer(wire, key, source, this);
+    const peer = new Peer(wire, key, source, link, this);
     this.#peers.set(key, peer);
     this.#ctx.peerCountChanged(1);
     this.#log.debug({ peer: key, source }, 'peer connected');
@@ -568,7 +744,11 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
     const live = this.#live;
     const yourIp = wire.remoteAddress ? ipBytes(wire.remoteAddress) : undefined;
     return encodeExtendedHandshake({
-      m: new Map([['ut_metadata', UT_METADATA_ID]]),
+      m: new Map([
+        ['ut_metadata', UT_METADATA_ID],
+        ...(this.#pexEnabled ? [['ut_pex', UT_PEX_ID] as [string, number]] : []),
+        ['lt_donthave', LT_DONTHAVE_ID],
+      ]),
       ...(live ? { metadataSize: live.info.infoBytes.length } : {}),
       port: this.#ctx.listenPort(),
       client: CLIENT_NAME,
@@ -605,25 +785,61 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
   extendedHandshake(peer: Peer, hs: ExtendedHandshake): void {
     peer.extended = hs;
     this.#metadata.peerReady(peer);
+    if (this.#pexEnabled) this.#pex.peerReady(peer);
   }
 
   extendedMessage(peer: Peer, id: number, payload: Uint8Array): void {
-    if (id === UT_METADATA_ID) this.#metadata.message(peer, payload);
+    switch (id) {
+      case UT_METADATA_ID:
+        this.#metadata.message(peer, payload);
+        return;
+      case UT_PEX_ID:
+        if (this.#pexEnabled) this.#pex.message(payload);
+        return;
+      case LT_DONTHAVE_ID: {
+        const live = this.#live;
+        if (!live) return;
+        const i = decodeLtDontHave(payload, live.geometry);
+        if (!peer.has?.clear(i)) return;
+        live.availability[i]!--;
+        if (!live.ours.has(i)) this.#adjustInteresting(peer, -1);
+        peer.dropRequestsFor(i, (b) => live.geometry.blockSize(i, b));
+        this.#scheduleFill();
+        return;
+      }
+    }
   }
 
-  uploadInterestChanged(peer: Peer): void {
-    this.#rechoke();
-    if (!peer.peerInterested) peer.setChoking(true);
+  /** PEX is on unless -pex=false or the torrent is private (BEP 27). */
+  get #pexEnabled(): boolean {
+    return this.#ctx.pex && !this.#live?.info.private;
   }
 
-  /** Unchokes interested peers up to the slot count, best downloaders to us first. */
-  #rechoke(): void {
-    let unchoked = 0;
-    for (const p of this.#peers.values()) if (!p.amChoking && p.peerInterested) unchoked++;
-    if (unchoked >= UPLOAD_SLOTS) return;
-    const waiting = [...this.#peers.values()].filter((p) => p.amChoking && p.peerInterested && !p.closed);
-    waiting.sort((a, b) => b.down.rate - a.down.rate);
-    for (const p of waiting.slice(0, UPLOAD_SLOTS - unchoked)) p.setChoking(false);
+  uploadInterestChanged(): void {
+    this.#rechoke(false);
+  }
+
+  /**
+   * Applies the choker (choker.ts): every CHOKE_INTERVAL_MS, and at once when interest changes
+   * (without rotating the optimistic slot then).
+   */
+  #rechoke(rotate: boolean): void {
+    const candidates = [...this.#peers.values()]
+      .filter((p) => !p.closed)
+      .map((p) => ({
+        key: p,
+        interested: p.peerInterested,
+        downloadRate: p.down.rate,
+        uploadRate: p.up.rate,
+      }));
+    const slots = this.#ctx.uploadSlots;
+    const seeding = this.#live?.ours.complete ?? false;
+    if (rotate || (this.#optimistic && (this.#optimistic.closed || !this.#optimistic.peerInterested))) {
+      const regular = chooseUnchoked(candidates, { slots: slots - 1, seeding, optimistic: undefined });
+      this.#optimistic = nextOptimistic(candidates, regular, this.#optimistic);
+    }
+    const unchoked = chooseUnchoked(candidates, { slots, seeding, optimistic: this.#optimistic });
+    for (const c of candidates) c.key.setChoking(!unchoked.has(c.key));
   }
 
   peerClosed(peer: Peer, error: Error | undefined): void {
@@ -631,6 +847,7 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
     this.#peers.delete(peer.key);
     this.#ctx.peerCountChanged(-1);
     this.#metadata.peerGone(peer);
+    this.#pex.peerGone(peer);
     const live = this.#live;
     if (live && peer.has) {
       for (let i = 0; i < peer.has.size; i++) if (peer.has.has(i)) live.availability[i]!--;
@@ -643,7 +860,7 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
       this.clock.now() - peer.connectedAt >= USEFUL_CONNECTION_MS;
     if (k) this.#swarm.ended(k, this.clock.now(), useful);
     this.#log.debug({ peer: peer.key, err: error?.message }, 'peer disconnected');
-    this.#rechoke();
+    this.#rechoke(false);
     this.#dialMore();
     this.#scheduleFill();
   }
@@ -678,13 +895,24 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
 
   #housekeeping(): void {
     const now = this.clock.now();
+    if (now - this.#lastRechoke >= CHOKE_INTERVAL_MS) {
+      this.#rechokeRound++;
+      this.#lastRechoke = now;
+      this.#rechoke(this.#rechokeRound % OPTIMISTIC_EVERY_ROUNDS === 0);
+    }
     let expired = 0;
     for (const peer of this.#peers.values()) expired += peer.expireRequests(now, REQUEST_TIMEOUT_MS);
     this.#metadata.expire();
+    if (this.#pexEnabled) this.#pex.tick();
+    this.#live?.webSeeds.fill();
     if (expired > 0 || [...this.#waiters.keys()].some((i) => this.#stalledHead(i))) this.#scheduleFill();
     this.#dialMore();
     if (this.#peers.size === 0 && this.#halfOpen === 0 && (this.#readers.size > 0 || !this.#live)) {
       this.#announcer?.requestMorePeers();
+      if (now - this.#lastPeerHunt >= PEER_HUNT_INTERVAL_MS) {
+        this.#lastPeerHunt = now;
+        this.#ctx.needPeers(this.infoHash);
+      }
     }
   }
 
@@ -700,6 +928,54 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
     }
     const downloaded = live?.downloads.stats.bytesDownloaded ?? 0;
     return { uploaded: this.#bytesUploaded, downloaded, left: Math.max(0, left) };
+  }
+
+  /** Everything a status page shows about this torrent, as plain data. */
+  snapshot(): TorrentSnapshot {
+    const live = this.#live;
+    const pieces: PieceState[] = [];
+    if (live)
+      for (let i = 0; i < live.geometry.pieceCount; i++) pieces.push(this.pieceState(i as PieceIndex)!);
+    return {
+      infoHash: this.infoHash,
+      name: this.displayName,
+      state: this.#state,
+      ...(live
+        ? {
+            totalLength: live.info.totalLength,
+            pieceLength: live.info.pieceLength,
+            pieceCount: live.geometry.pieceCount,
+            piecesComplete: live.ours.count,
+            pieceRuns: pieceStateRuns(pieces),
+          }
+        : {}),
+      readers: [...this.#readers].map((r) => ({
+        start: r.start,
+        end: r.end,
+        position: r.position,
+        firstPiece: r.window.first,
+        endPiece: r.window.end,
+      })),
+      trackers:
+        this.#announcer?.status() ?? this.#tiers.flatMap((t, tier) => t.map((url) => ({ url, tier }))),
+      webSeeds: this.#live
+        ? this.#live.webSeeds.sources.map((w) => ({
+            url: w.seed.url,
+            disabled: w.closed,
+            backingOff: w.seed.backingOff,
+            ...w.seed.stats,
+          }))
+        : this.#webSeeds.map((url) => ({
+            url,
+            disabled: false,
+            backingOff: false,
+            bytes: 0,
+            requests: 0,
+            failures: 0,
+          })),
+      peers: [...this.#peers.values()].map((p) => p.snapshot()),
+      stats: this.stats(),
+    };
   }
 
   stats(): TorrentStats {
@@ -730,6 +1006,7 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
     this.#waiters.clear();
     for (const r of [...this.#readers]) r.close();
     for (const p of [...this.#peers.values()]) p.close();
+    this.#live?.webSeeds.close();
     await Promise.allSettled([
       this.#announcer?.stop(),
       this.#live?.downloads.close(),

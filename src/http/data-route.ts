@@ -56,6 +56,14 @@ export function representation(info: TorrentInfo, path: string | undefined): Rep
   };
 }
 
+/** Told about a /data body as it streams (for the stream-quality metrics). */
+export interface StreamObserver {
+  /** The first body byte is about to be written. */
+  firstByte(): void;
+  /** The body ended (completely or not): bytes written and time spent waiting for pieces. */
+  ended(o: { bytes: number; stalledMs: number }): void;
+}
+
 export async function serveData(
   req: IncomingMessage,
   res: ServerResponse,
@@ -63,6 +71,7 @@ export async function serveData(
   path: string | undefined,
   filename: string | undefined,
   signal: AbortSignal,
+  observer?: StreamObserver,
 ): Promise<void> {
   const info = await torrent.waitInfo({ signal });
   const rep = representation(info, path);
@@ -109,7 +118,7 @@ export async function serveData(
   if (decision.kind === 'full') {
     res.writeHead(200, { ...base, 'Content-Type': rep.contentType, 'Content-Length': String(rep.size) });
     if (head || rep.size === 0) return void res.end();
-    await streamRanges(res, torrent, rep, [{ start: 0, end: rep.size - 1 }], undefined, signal);
+    await streamRanges(res, torrent, rep, [{ start: 0, end: rep.size - 1 }], undefined, signal, observer);
     return;
   }
   if (decision.ranges.length === 1) {
@@ -121,7 +130,7 @@ export async function serveData(
       'Content-Length': String(r.end - r.start + 1),
     });
     if (head) return void res.end();
-    await streamRanges(res, torrent, rep, [r], undefined, signal);
+    await streamRanges(res, torrent, rep, [r], undefined, signal, observer);
     return;
   }
   const plan = planMultipart(decision.ranges, rep.size, rep.contentType);
@@ -138,6 +147,7 @@ export async function serveData(
     plan.parts.map((p) => p.range),
     (i) => plan.parts[i]!.header,
     signal,
+    observer,
   );
   res.end(plan.trailer);
 }
@@ -149,16 +159,29 @@ async function streamRanges(
   ranges: readonly ByteRange[],
   partHeader: ((i: number) => Buffer) | undefined,
   signal: AbortSignal,
+  observer: StreamObserver | undefined,
 ): Promise<void> {
-  for (let i = 0; i < ranges.length; i++) {
-    const r = ranges[i]!;
-    if (partHeader) await write(res, partHeader(i), signal);
-    const reader = torrent.openReader(rep.offset + r.start, rep.offset + r.end + 1);
-    try {
-      await pump(reader, res, signal);
-    } finally {
-      reader.close();
+  const progress = { bytes: 0, stalledMs: 0, started: false };
+  try {
+    for (let i = 0; i < ranges.length; i++) {
+      const r = ranges[i]!;
+      if (partHeader) await write(res, partHeader(i), signal);
+      const reader = torrent.openReader(rep.offset + r.start, rep.offset + r.end + 1);
+      try {
+        await pump(reader, res, signal, (n) => {
+          if (!progress.started) {
+            progress.started = true;
+            observer?.firstByte();
+          }
+          progress.bytes += n;
+        });
+      } finally {
+        progress.stalledMs += reader.stalledMs;
+        reader.close();
+      }
     }
+  } finally {
+    observer?.ended(progress);
   }
   if (!partHeader) res.end();
 }
@@ -168,7 +191,12 @@ async function streamRanges(
  * while one is being sent, and lets the socket buffer up to SEND_BUFFER_BYTES before waiting for
  * 'drain' (the response's own high-water mark is 16 KiB, which would stall on every chunk).
  */
-async function pump(reader: Reader, res: ServerResponse, signal: AbortSignal): Promise<void> {
+async function pump(
+  reader: Reader,
+  res: ServerResponse,
+  signal: AbortSignal,
+  sent: (bytes: number) => void,
+): Promise<void> {
   const queue: Promise<Buffer | null>[] = [];
   const refill = () => {
     while (queue.length < READS_AHEAD && reader.position < reader.end) {
@@ -183,6 +211,7 @@ async function pump(reader: Reader, res: ServerResponse, signal: AbortSignal): P
     const chunk = await queue.shift()!;
     refill();
     if (chunk === null) return;
+    sent(chunk.length);
     res.write(chunk);
     if (res.writableLength > SEND_BUFFER_BYTES) await once(res, 'drain', { signal });
   }

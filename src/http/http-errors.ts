@@ -35,6 +35,12 @@ const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   ERR_METHOD_NOT_ALLOWED: 405,
   ERR_BODY_TOO_LARGE: 413,
   ERR_TORRENT_DROPPED: 503,
+  ERR_NO_DHT: 503,
+  ERR_DHT_NOT_FOUND: 404,
+  ERR_DHT_TIMEOUT: 504,
+  ERR_DHT_ARGUMENT: 400,
+  ERR_DHT_LIMIT: 503,
+  ERR_DHT_NOT_RUNNING: 503,
   ERR_CLIENT_CLOSED: 503,
 };
 
@@ -54,6 +60,16 @@ export function sendText(
     'X-Content-Type-Options': 'nosniff',
     'Content-Length': String(body.length),
     ...headers,
+  });
+  res.end(res.req.method === 'HEAD' ? undefined : body);
+}
+
+export function sendJson(res: ServerResponse, value: unknown): void {
+  const body = Buffer.from(`${JSON.stringify(value)}\n`);
+  res.writeHead(200, {
+    'Content-Type': 'application/json',
+    'Content-Length': String(body.length),
+    'Cache-Control': 'no-store',
   });
   res.end(res.req.method === 'HEAD' ? undefined : body);
 }

@@ -1,29 +1,36 @@
 /**
- * The HTTP service: routing, torrent references per request, access logging.
+ * The HTTP service: routing, torrent references per request, access logging, metrics.
  *
- * Each torrent route takes a reference on its torrent for the life of the response and releases
- * it when the response ends (finished or abandoned); the engine drops a torrent a grace period
+ * Each torrent route takes a reference on its torrent for the life of the response (or websocket)
+ * and releases it when that ends, finished or abandoned; the engine drops a torrent a grace period
  * after its last reference. Requests that fail validation never touch the engine.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Client } from '../engine/client.js';
 import type { TorrentRef } from '../engine/torrent-ref.js';
 import { AbortedError } from '../errors.js';
-import { serveData } from './data-route.js';
+import { type StreamObserver, serveData } from './data-route.js';
+import { serveDebug } from './debug-routes.js';
+import { EventsEndpoint } from './events-route.js';
+import { serveFileState } from './file-state-route.js';
 import {
   BadRequestError,
   MethodNotAllowedError,
   NotFoundError,
   sendError,
+  sendJson,
   sendText,
   statusFor,
 } from './http-errors.js';
 import { isTrue, readPostedMetainfo, serveInfo, serveMetainfo } from './metainfo-routes.js';
+import { ServiceMetrics } from './metrics.js';
 import { clientGoneSignal } from './request.js';
 import { serveStatus } from './status-route.js';
 import { optionalTorrentTarget, pathTarget, type TorrentTarget, torrentTarget } from './torrent-params.js';
+import { serveUpload } from './upload-route.js';
 
 const PATH_FORM_PREFIX = '/data/infohash/';
 const READ_METHODS = ['GET', 'HEAD'];
@@ -31,22 +38,41 @@ const READ_METHODS = ['GET', 'HEAD'];
 export interface HttpServiceOptions {
   readonly client: Client;
   readonly logger: Logger;
+  /** Serve /metrics on this listener (false when a separate metrics listener has it). */
+  readonly metrics: boolean;
+  /** Serve Node's diagnostics under /debug/. */
+  readonly debug: boolean;
+  /** Where uploads are staged. */
+  readonly tmpDir: string;
 }
 
 export class HttpService {
+  readonly #o: HttpServiceOptions;
   readonly #client: Client;
   readonly #log: Logger;
   readonly #server: Server;
+  readonly #events: EventsEndpoint;
+  readonly metrics: ServiceMetrics;
   #address = '';
 
   constructor(o: HttpServiceOptions) {
+    this.#o = o;
     this.#client = o.client;
     this.#log = o.logger;
+    this.metrics = new ServiceMetrics(o.client);
+    this.#events = new EventsEndpoint(o.client.clock);
     this.#server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => this.#handle(req, res));
+    this.#server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+      this.#upgrade(req, socket, head),
+    );
   }
 
   get address(): AddressInfo {
     return this.#server.address() as AddressInfo;
+  }
+
+  get addressText(): string {
+    return this.#address;
   }
 
   listen(host: string | undefined, port: number): Promise<void> {
@@ -62,8 +88,9 @@ export class HttpService {
     });
   }
 
-  /** Stops accepting connections and ends open ones. */
+  /** Stops accepting connections and ends open ones (streams are cut, websockets closed). */
   close(): Promise<void> {
+    this.#events.close();
     return new Promise((resolve) => {
       this.#server.close(() => resolve());
       this.#server.closeAllConnections();
@@ -73,7 +100,9 @@ export class HttpService {
   #handle(req: IncomingMessage, res: ServerResponse): void {
     const started = performance.now();
     const sentBefore = req.socket.bytesWritten;
+    const route = routeName(req.url);
     res.once('close', () => {
+      this.metrics.request(route, res.statusCode);
       this.#log.info(
         {
           method: req.method,
@@ -86,7 +115,7 @@ export class HttpService {
         'request',
       );
     });
-    this.#route(req, res).catch((e: unknown) => {
+    this.#route(req, res, started).catch((e: unknown) => {
       if (e instanceof AbortedError) {
         if (!res.writableEnded) res.destroy();
         return;
@@ -96,7 +125,7 @@ export class HttpService {
     });
   }
 
-  async #route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async #route(req: IncomingMessage, res: ServerResponse, started: number): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const q = url.searchParams;
     const method = req.method ?? 'GET';
@@ -110,16 +139,25 @@ export class HttpService {
         filePath = q.has('path') ? (q.get('path') ?? '') : undefined;
       } else {
         const rest = path.slice(PATH_FORM_PREFIX.length);
-        if (rest === '' || path === '/data/infohash')
+        if (rest === '' || path === '/data/infohash') {
           throw new BadRequestError('error determining requested infohash: missing infohash in path');
+        }
         const p = pathTarget(rest);
         target = p.target;
         filePath = p.path === '' ? undefined : p.path;
       }
       const filename = q.get('filename') ?? undefined;
+      const observer: StreamObserver = {
+        firstByte: () => this.metrics.firstByte((performance.now() - started) / 1000),
+        ended: (o) => this.metrics.streamEnded({ bytes: o.bytes, stalledSeconds: o.stalledMs / 1000 }),
+      };
       return this.#withTorrent(target, res, (t, signal) =>
-        serveData(req, res, t, filePath, filename, signal),
+        serveData(req, res, t, filePath, filename, signal, observer),
       );
+    }
+    if (path.startsWith('/debug/') && this.#o.debug) {
+      allow(method, READ_METHODS);
+      return serveDebug(res, path);
     }
     switch (path) {
       case '/info': {
@@ -137,15 +175,103 @@ export class HttpService {
           serveMetainfo(req, res, t, isTrue(q.get('nowait')), signal),
         );
       }
+      case '/fileState': {
+        allow(method, READ_METHODS);
+        const target = torrentTarget(q);
+        return this.#withTorrent(target, res, (t, signal) =>
+          serveFileState(req, res, t, q.get('path') ?? '', signal),
+        );
+      }
+      case '/events': {
+        allow(method, ['GET']);
+        const target = torrentTarget(q);
+        if (!/\btext\/event-stream\b/.test(req.headers.accept ?? '')) {
+          throw new BadRequestError('/events needs a websocket upgrade or Accept: text/event-stream');
+        }
+        const ref = this.#acquire(target);
+        this.#events.sse(res, ref, isTrue(q.get('state')));
+        return;
+      }
+      case '/upload':
+        allow(method, ['POST']);
+        return serveUpload(req, res, this.#client, this.#o.tmpDir);
+      case '/bep44': {
+        allow(method, READ_METHODS);
+        const target = q.get('target') ?? '';
+        if (!/^[0-9a-fA-F]{40,}$/.test(target))
+          throw new BadRequestError('target must be at least 40 hex characters');
+        const salt = q.get('salt');
+        const signal = clientGoneSignal(res);
+        // Like the original, only the first 20 bytes of a longer target count.
+        const v = await this.#client.dhtGet(Buffer.from(target.slice(0, 40), 'hex'), {
+          ...(salt ? { salt: Buffer.from(salt, 'utf8') } : {}),
+          signal,
+        });
+        res.writeHead(200, {
+          'Content-Type': 'application/octet-stream',
+          'Content-Length': String(v.length),
+        });
+        res.end(method === 'HEAD' ? undefined : v);
+        return;
+      }
+      case '/torrent': {
+        allow(method, ['DELETE']);
+        const target = torrentTarget(q);
+        if (!(await this.#client.deleteTorrent(target.infoHash))) throw new NotFoundError('unknown torrent');
+        return sendText(res, 200, target.infoHash);
+      }
+      case '/cache': {
+        allow(method, READ_METHODS);
+        const st = this.#client.storeStats();
+        const lookups = st.hits + st.misses;
+        return sendJson(res, { ...st, hitRatio: lookups === 0 ? null : st.hits / lookups });
+      }
       case '/health':
         allow(method, READ_METHODS);
         return sendText(res, 200, 'ok');
       case '/status':
         allow(method, READ_METHODS);
-        return serveStatus(res, this.#client, this.#address);
-      default:
-        throw new NotFoundError('404 page not found');
+        return serveStatus(
+          req,
+          res,
+          { client: this.#client, httpAddress: this.#address, dht: () => this.#client.dhtStats() },
+          q.get('format') === 'json',
+        );
+      case '/metrics': {
+        if (!this.#o.metrics) break;
+        allow(method, READ_METHODS);
+        const body = Buffer.from(await this.metrics.registry.metrics());
+        res.writeHead(200, {
+          'Content-Type': this.metrics.registry.contentType,
+          'Content-Length': String(body.length),
+        });
+        res.end(method === 'HEAD' ? undefined : body);
+        return;
+      }
     }
+    throw new NotFoundError('404 page not found');
+  }
+
+  #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const refuse = (status: number, text: string) => {
+      socket.end(
+        `HTTP/1.1 ${status} ${status === 400 ? 'Bad Request' : 'Not Found'}\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n${text}\n`,
+      );
+    };
+    if (url.pathname !== '/events') {
+      refuse(404, '404 page not found');
+      return;
+    }
+    let target: TorrentTarget;
+    try {
+      target = torrentTarget(url.searchParams);
+    } catch (e) {
+      refuse(400, e instanceof Error ? e.message : String(e));
+      return;
+    }
+    (socket as Socket).on('error', () => undefined);
+    this.#events.upgrade(req, socket, head, this.#acquire(target), isTrue(url.searchParams.get('state')));
   }
 
   async #postMetainfo(
@@ -163,16 +289,41 @@ export class HttpService {
     sendText(res, 200, infoHash);
   }
 
+  #acquire(target: TorrentTarget): TorrentRef {
+    return this.#client.acquire(target.infoHash, target.magnet ? { magnet: target.magnet } : {});
+  }
+
   async #withTorrent(
     target: TorrentTarget,
     res: ServerResponse,
     handler: (t: TorrentRef, signal: AbortSignal) => Promise<void>,
   ): Promise<void> {
     const signal = clientGoneSignal(res);
-    const ref = this.#client.acquire(target.infoHash, target.magnet ? { magnet: target.magnet } : {});
+    const ref = this.#acquire(target);
     res.once('close', () => ref.release());
     await handler(ref, signal);
   }
+}
+
+/** The route label for metrics: the path's first segment, so URLs with torrents in them stay few. */
+function routeName(url: string | undefined): string {
+  const path = (url ?? '/').split('?')[0]!;
+  const known = [
+    '/data',
+    '/info',
+    '/metainfo',
+    '/fileState',
+    '/events',
+    '/status',
+    '/health',
+    '/metrics',
+    '/bep44',
+    '/upload',
+    '/torrent',
+    '/cache',
+    '/debug',
+  ];
+  return known.find((r) => path === r || path.startsWith(`${r}/`)) ?? 'other';
 }
 
 function allow(method: string, methods: readonly string[]): void {

@@ -253,6 +253,9 @@ export class PeerWire extends EventEmitter<PeerWireEvents> {
       stream.on('end', onEnd);
       stream.on('close', onEnd);
       stream.on('error', onError);
+      // A stream someone paused explicitly (MSE's reader leaves it so) does not start flowing
+      // when a 'data' listener is added, in readable-stream v3 (utp-native's) at least.
+      stream.resume();
       if (role.kind === 'connect') stream.write(ourHandshake(role.infoHash));
     });
   }

@@ -1,11 +1,12 @@
 /**
- * A small pool of worker threads that compute SHA-1 of files. Pieces are verified from the bytes
- * written to disk, so a 16 MiB piece costs the main thread one message each way.
+ * A small pool of worker threads that compute SHA-1 of stored bytes: a file, regions of several
+ * files (a piece that spans files), or a piece's blocks in the SQLite store. Pieces are verified
+ * from the bytes as stored, so a 16 MiB piece costs the main thread one message each way.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { AbortedError } from '../errors.js';
-import type { HashJob, HashReply } from './hash-worker.js';
+import type { HashJob, HashRegion, HashReply, SqliteBlocks } from './hash-worker.js';
 import { StorageError } from './piece-store.js';
 
 interface Pending {
@@ -34,6 +35,20 @@ export class FileHasher {
 
   /** SHA-1 of the first `length` bytes of the file at `path`. */
   hash(path: string, length: number, opts: { signal?: AbortSignal } = {}): Promise<Buffer> {
+    return this.hashRegions([{ path, offset: 0, length }], opts);
+  }
+
+  /** SHA-1 of the concatenation of the regions, in order. */
+  hashRegions(regions: readonly HashRegion[], opts: { signal?: AbortSignal } = {}): Promise<Buffer> {
+    return this.#run((id) => ({ id, regions }), opts);
+  }
+
+  /** SHA-1 of a piece's blocks in a SQLite store (missing blocks read as zeros). */
+  hashSqliteBlocks(sqlite: SqliteBlocks, opts: { signal?: AbortSignal } = {}): Promise<Buffer> {
+    return this.#run((id) => ({ id, sqlite }), opts);
+  }
+
+  #run(job: (id: number) => HashJob, opts: { signal?: AbortSignal }): Promise<Buffer> {
     if (opts.signal?.aborted) return Promise.reject(new AbortedError({ cause: opts.signal.reason }));
     if (this.#closed) return Promise.reject(new StorageError('hasher is closed'));
     const w = this.#pick();
@@ -57,7 +72,7 @@ export class FileHasher {
       });
       w.busy++;
       w.worker.ref();
-      w.worker.postMessage({ id, path, length } satisfies HashJob);
+      w.worker.postMessage(job(id));
     });
   }
 
@@ -88,7 +103,6 @@ export class FileHasher {
   #spawn(): PoolWorker {
     const worker = new Worker(new URL('./hash-worker.js', import.meta.url));
     const pw: PoolWorker = { worker, busy: 0 };
-    worker.unref();
     worker.on('message', (r: HashReply) => {
       const p = this.#pending.get(r.id);
       if (!p || !this.#settle(r.id)) return;
@@ -103,6 +117,8 @@ export class FileHasher {
       const i = this.#workers.indexOf(pw);
       if (i >= 0) this.#workers.splice(i, 1);
     });
+    // After the listeners: adding a 'message' listener refs the worker again.
+    worker.unref();
     this.#workers.push(pw);
     return pw;
   }

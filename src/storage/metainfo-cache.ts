@@ -10,9 +10,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { InfoHash } from '../metainfo/infohash.js';
+import type { MetainfoStore } from './metainfo-store.js';
 import { StorageError } from './piece-store.js';
 
-export class MetainfoCache {
+export class MetainfoCache implements MetainfoStore {
   readonly #dir: string;
   /** What this cache last read or wrote per infohash (a private copy). */
   readonly #last = new Map<InfoHash, Buffer>();
@@ -38,7 +39,7 @@ export class MetainfoCache {
     });
   }
 
-  save(ih: InfoHash, bytes: Buffer): Promise<void> {
+  save(ih: InfoHash, bytes: Uint8Array): Promise<void> {
     const copy = Buffer.from(bytes);
     return this.#queue(ih, async () => {
       if (this.#last.get(ih)?.equals(copy)) return;
@@ -53,6 +54,18 @@ export class MetainfoCache {
         throw new StorageError(`cannot write cached metainfo for ${ih}`, { cause: e });
       }
       this.#last.set(ih, copy);
+    });
+  }
+
+  delete(ih: InfoHash): Promise<void> {
+    return this.#queue(ih, async () => {
+      this.#last.delete(ih);
+      try {
+        await unlink(this.#path(ih));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+        throw new StorageError(`cannot delete cached metainfo for ${ih}`, { cause: e });
+      }
     });
   }
 

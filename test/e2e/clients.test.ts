@@ -12,6 +12,7 @@ import { before, describe, test } from 'node:test';
 import {
   type Fixture,
   getBytes,
+  HttpFileServer,
   makeFixture,
   startAria2Seeder,
   startHostilePeer,
@@ -70,6 +71,24 @@ describe('sources of metadata and data', () => {
       await svc.close();
       await seeder.stop();
       await tracker.stop();
+    }
+  });
+
+  test('a web seed only (BEP 19, no peers at all): every file streams from a loopback HTTP server', async () => {
+    const server = await HttpFileServer.start(fx.dataDir);
+    try {
+      await withService(async (svc) => {
+        await fetch(`${svc.url}/metainfo`, { method: 'POST', body: fx.torrentBytes });
+        const magnet = `magnet:?xt=urn:btih:${fx.infoHash}&ws=${encodeURIComponent(server.url)}`;
+        await expectAllFiles(svc, `magnet=${encodeURIComponent(magnet)}`);
+        const status = (await (await fetch(`${svc.url}/status?format=json`)).json()) as {
+          torrents: { webSeeds: { url: string; bytes: number }[]; peers: unknown[] }[];
+        };
+        assert.equal(status.torrents[0]?.peers.length, 0);
+        assert.ok((status.torrents[0]?.webSeeds[0]?.bytes ?? 0) >= fx.totalLength);
+      });
+    } finally {
+      await server.close();
     }
   });
 

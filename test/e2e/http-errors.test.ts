@@ -157,7 +157,7 @@ describe('hostile paths in a torrent', () => {
       }
       const names = await listRecursive(svc.dataDir);
       assert.ok(
-        names.every((n) => /^(pieces|torrents)(\/|$)/.test(n)),
+        names.every((n) => /^(pieces|torrents|tmp)(\/|$)/.test(n)),
         `only the cache's own files: ${names.join(', ')}`,
       );
     } finally {

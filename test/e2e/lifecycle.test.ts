@@ -55,6 +55,33 @@ describe('references and the grace period (injected clock)', () => {
   });
 });
 
+describe('-expireTorrents=false (injected clock)', () => {
+  test('a torrent without references stays in the client for ever', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ct-expire-'));
+    const clock = new ManualClock();
+    const client = new Client({
+      dataDir: dir,
+      listenHost: '127.0.0.1',
+      listenPort: 0,
+      disableTrackers: true,
+      torrentGraceMs: 1_000,
+      expireTorrents: false,
+      logger: pino({ level: 'silent' }),
+      clock,
+    });
+    await client.start();
+    try {
+      const ih = parseInfoHashHex('89abcdef0123456789abcdef0123456789abcdef');
+      client.acquire(ih).release();
+      clock.advance(24 * 3600_000);
+      assert.ok(client.get(ih));
+    } finally {
+      await client.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('grace drop and warm restart with a real seeder', () => {
   test('a dropped torrent comes back from the cache; a restarted service serves it with no peers', async () => {
     const fx = await makeFixture({

@@ -165,6 +165,56 @@ describe('tracker client against a real opentracker', () => {
     await b.stop({ timeoutMs: 5000 });
     assert.ok(b.status().every((s) => s.nextAnnounce === undefined));
   });
+
+  test('a dead tracker in a tier falls back to the next; replacing the list sends stopped to the removed one', async () => {
+    const ih = randomHash();
+    await tracker.whitelist([ih]);
+    const gone = await udpServer();
+    gone.close();
+    const answered: string[] = [];
+    let wake = () => {};
+    const a = new Announcer({
+      infoHash: ih,
+      peerId: randomBytes(20),
+      port: 47101,
+      stats: () => ({ uploaded: 0, downloaded: 0, left: 100 }),
+      udpRetryBaseMs: 200,
+      // Keep the listed order so the dead tracker is asked first.
+      random: () => 0.999_999,
+      announce: async (url, params, opts) => {
+        try {
+          return await announce(url, params, opts);
+        } finally {
+          answered.push(`${url === gone.url ? 'gone' : 'live'} ${params.event ?? 'none'}`);
+          wake();
+        }
+      },
+    });
+    const until = async (done: () => boolean) => {
+      while (!done()) await new Promise<void>((resolve) => (wake = resolve));
+    };
+    try {
+      a.setTiers([[gone.url, tracker.udpUrl]]);
+      a.start();
+      await until(() => answered.length >= 2);
+      assert.deepEqual(answered, ['gone started', 'live started']);
+      assert.deepEqual(
+        a.status().map((s) => [s.url, s.tier, s.state, s.lastError !== undefined]),
+        [
+          [tracker.udpUrl, 0, 'scheduled', false],
+          [gone.url, 0, 'standby', true],
+        ],
+      );
+      assert.ok(keys(await announce(tracker.httpUrl, peer(ih, 47102))).includes(at(47101)));
+      // The engine's -overrideTrackers path: the final list no longer has the live tracker.
+      a.setTiers([[gone.url]]);
+      await until(() => answered.includes('live stopped'));
+      assert.deepEqual(answered.filter((x) => x.startsWith('live')).slice(1), ['live stopped']);
+      assert.ok(!keys(await announce(tracker.httpUrl, peer(ih, 47102))).includes(at(47101)));
+    } finally {
+      await a.stop({ timeoutMs: 5000 });
+    }
+  });
 });
 
 /** A UDP socket on loopback that hands each datagram to `onRequest` and counts them. */

@@ -8,6 +8,7 @@ export * from './errors.js';
 export * from './fixture.js';
 export * from './hostile-peer.js';
 export * from './http.js';
+export * from './http-file-server.js';
 export * from './libtorrent.js';
 export * from './loopback.js';
 export * from './opentracker.js';

@@ -1,8 +1,9 @@
 /**
- * libtorrent peers (seeder, leecher, DHT node), each one lt_peer.py process driven through its
+ * libtorrent peers (seeder, leecher, DHT node with BEP 44 put), each one lt_peer.py process driven through its
  * JSON-lines protocol. libtorrent is the one client here that can dial on demand (`connect`), so it
  * is the way to push data into a leecher that only accepts connections (Transmission, the service).
  */
+import { createHash, createPrivateKey, createPublicKey } from 'node:crypto';
 import type { InfoHash } from '../../src/metainfo/infohash.js';
 import { PeerProcessError, PeerRpcError } from './errors.js';
 import {
@@ -97,10 +98,56 @@ export interface DhtNode {
   nodeCount(opts?: { signal?: AbortSignal }): Promise<number>;
   /** Peers the DHT returns for `infoHash` (empty after `timeoutMs` without any). */
   lookup(infoHash: InfoHash, opts?: { timeoutMs?: number; signal?: AbortSignal }): Promise<string[]>;
+  /** BEP 44 put of an immutable item whose bencoded value is `value`. */
+  putImmutable(value: Uint8Array, opts?: DhtPutOptions): Promise<DhtPutResult>;
+  /**
+   * BEP 44 put of a mutable item: the byte string `value`, signed with the ed25519 key whose
+   * 32-byte seed is `seed`, under `salt` (optional). libtorrent picks the next sequence number.
+   */
+  putMutable(
+    item: { seed: Uint8Array; value: Uint8Array; salt?: Uint8Array },
+    opts?: DhtPutOptions,
+  ): Promise<DhtPutResult & { publicKey: Buffer; seq: number }>;
   stop(): Promise<void>;
 }
 
+export interface DhtPutOptions {
+  /** Default 30 000. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface DhtPutResult {
+  /** The item's BEP 44 target (20 bytes). */
+  readonly target: Buffer;
+  /** Nodes that acknowledged the put. */
+  readonly stored: number;
+}
+
+/** DER PKCS#8 header of a raw 32-byte ed25519 seed (RFC 8410). */
+const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+
+/**
+ * The ed25519 key pair of a 32-byte seed in libtorrent's form: the raw public key and the 64-byte
+ * expanded secret (SHA-512 of the seed, clamped), which is what dht_put_mutable_item signs with.
+ */
+function libtorrentKeyPair(seed: Uint8Array): { publicKey: Buffer; secretKey: Buffer } {
+  if (seed.length !== 32) throw new PeerRpcError(`an ed25519 seed is 32 bytes, not ${seed.length}`);
+  const privateKey = createPrivateKey({
+    key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]),
+    format: 'der',
+    type: 'pkcs8',
+  });
+  const spki = createPublicKey(privateKey).export({ format: 'der', type: 'spki' });
+  const secretKey = createHash('sha512').update(seed).digest();
+  secretKey[0]! &= 248;
+  secretKey[31]! &= 63;
+  secretKey[31]! |= 64;
+  return { publicKey: spki.subarray(spki.length - 32), secretKey };
+}
+
 const DEFAULT_SEED_READY_TIMEOUT_MS = 120_000;
+const DEFAULT_PUT_TIMEOUT_MS = 30_000;
 const DEFAULT_READY_TIMEOUT_MS = 30_000;
 const COMMAND_TIMEOUT_MS = 30_000;
 /** lt_peer.py exit status for "could not listen" (the port was taken meanwhile). */
@@ -169,6 +216,15 @@ async function command(
   });
   if (reply.event === 'error') throw new PeerRpcError(`${jc.child.name}: ${String(reply.message)}`);
   return reply;
+}
+
+async function put(jc: JsonChild, fields: Record<string, string>, o: DhtPutOptions): Promise<JsonEvent> {
+  const timeoutMs = o.timeoutMs ?? DEFAULT_PUT_TIMEOUT_MS;
+  return command(
+    jc,
+    { cmd: 'put', ...fields, timeout: timeoutMs / 1000 },
+    { timeoutMs: timeoutMs + COMMAND_TIMEOUT_MS, signal: o.signal },
+  );
 }
 
 function toStatus(e: JsonEvent): PeerStatus {
@@ -321,6 +377,29 @@ export async function startDhtNode(opts: DhtNodeOptions = {}): Promise<DhtNode> 
         { timeoutMs: timeoutMs + COMMAND_TIMEOUT_MS, signal: o.signal },
       );
       return Array.isArray(reply.peers) ? reply.peers.map(String) : [];
+    },
+    putImmutable: async (value, o = {}) => {
+      const reply = await put(jc, { v: Buffer.from(value).toString('hex') }, o);
+      return { target: Buffer.from(String(reply.target), 'hex'), stored: Number(reply.stored) };
+    },
+    putMutable: async (item, o = {}) => {
+      const { publicKey, secretKey } = libtorrentKeyPair(item.seed);
+      const reply = await put(
+        jc,
+        {
+          v: Buffer.from(item.value).toString('hex'),
+          publicKey: publicKey.toString('hex'),
+          secretKey: secretKey.toString('hex'),
+          salt: Buffer.from(item.salt ?? []).toString('hex'),
+        },
+        o,
+      );
+      return {
+        target: Buffer.from(String(reply.target), 'hex'),
+        stored: Number(reply.stored),
+        publicKey,
+        seq: Number(reply.seq),
+      };
     },
     stop: async () => {
       await jc.stop();

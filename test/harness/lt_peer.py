@@ -18,6 +18,10 @@ non-zero exit), then "status" lines every --status-interval seconds and on reque
 "lookup" (dht) and finally "stopped". stdin takes JSON-line commands:
     {"cmd":"status","id":N}   {"cmd":"connect","peer":"127.0.0.1:P","id":N}
     {"cmd":"lookup","infohash":HEX,"timeout":S,"id":N}   (dht mode)
+    {"cmd":"put","v":HEX,"timeout":S,"id":N}   (dht mode; BEP 44 immutable, v = bencoded value)
+    {"cmd":"put","v":HEX,"publicKey":HEX,"secretKey":HEX,"salt":HEX,"timeout":S,"id":N}
+        (dht mode; BEP 44 mutable: v is the byte string stored, keys are ed25519 (32-byte public,
+        64-byte expanded secret as libtorrent takes it), salt optional)
 Replies carry the command's id. EOF on stdin, SIGTERM, SIGINT or the death of the parent process
 (PR_SET_PDEATHSIG) stop the driver cleanly.
 
@@ -192,6 +196,9 @@ def session_settings(a, dht=False):
         "send_socket_buffer_size": SOCKET_BUFFER,
         "send_buffer_watermark": SOCKET_BUFFER,
     }
+    if dht:
+        # dht_put_alert (BEP 44 put results) is in the plain DHT category.
+        s["alert_mask"] |= lt.alert.category_t.dht_notification
     if a.upload_limit or a.download_limit:
         # Loopback peers are "local" and exempt from limits unless told otherwise.
         s["ignore_limits_on_local_network"] = False
@@ -557,6 +564,37 @@ def dht_lookup(ses, infohash, timeout):
     return sorted(found)
 
 
+def dht_put(ses, cmd):
+    """BEP 44 put; waits for libtorrent's dht_put_alert and returns the reply fields."""
+    try:
+        v = bytes.fromhex(str(cmd.get("v", "")))
+        public_key = bytes.fromhex(str(cmd.get("publicKey", "")))
+        secret_key = bytes.fromhex(str(cmd.get("secretKey", "")))
+        salt = bytes.fromhex(str(cmd.get("salt", "")))
+    except ValueError:
+        raise Failure("put: v, publicKey, secretKey and salt must be hex", EXIT_USAGE)
+    timeout = float(cmd.get("timeout", 30))
+    if public_key:
+        if len(public_key) != 32 or len(secret_key) != 64:
+            raise Failure("put: publicKey must be 32 bytes and secretKey 64", EXIT_USAGE)
+        ses.dht_put_mutable_item(secret_key, public_key, v, salt)
+        target = hashlib.sha1(public_key + salt).hexdigest()
+        matches = lambda al: bytes(al.public_key) == public_key
+    else:
+        entry = lt.bdecode(v)
+        if entry is None:
+            raise Failure("put: v is not bencoded", EXIT_USAGE)
+        target = str(ses.dht_put_immutable_item(entry))
+        matches = lambda al: str(al.target) == target
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for al in ses.pop_alerts():
+            if isinstance(al, lt.dht_put_alert) and matches(al):
+                return {"target": target, "stored": int(al.num_success), "seq": int(al.seq)}
+        time.sleep(0.05)
+    raise Failure("put: no dht_put_alert within %gs" % timeout, EXIT_TIMEOUT)
+
+
 def run_dht(a):
     a.dht_node = a.bootstrap
     ses, port = open_session(a, dht=True)
@@ -575,6 +613,11 @@ def run_dht(a):
                     continue
                 peers = dht_lookup(ses, ih, float(cmd.get("timeout", 30)))
                 emit({"event": "lookup", "id": cmd.get("id"), "infohash": ih, "peers": peers})
+            elif kind == "put":
+                try:
+                    emit(dict(dht_put(ses, cmd), event="put", id=cmd.get("id")))
+                except Failure as e:
+                    emit({"event": "error", "id": cmd.get("id"), "message": str(e)})
             else:
                 emit({"event": "error", "id": cmd.get("id"), "message": "unknown command %r" % kind})
         if d.status_due():

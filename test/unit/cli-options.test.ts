@@ -9,6 +9,7 @@ import {
   SERVICE_FLAGS,
   type ServiceOptions,
 } from '../../src/cli/options.js';
+import { DEFAULT_DHT_BOOTSTRAP } from '../../src/discovery/dht.js';
 
 const ENV = { XDG_CACHE_HOME: '/xdg' };
 const HOME = '/home/u';
@@ -42,6 +43,27 @@ describe('parseServiceArgs', () => {
       disableTrackers: false,
       dht: true,
       logLevel: 'info',
+      expireTorrents: true,
+      seed: false,
+      uploadSlots: 8,
+      debugOnMain: false,
+      metricsAddr: '',
+      encryption: 'prefer-plain',
+      dhtBootstrap: [...DEFAULT_DHT_BOOTSTRAP],
+      dhtPublicIP: '',
+      publicIp4: '',
+      publicIp6: '',
+      pex: true,
+      tcpPeers: true,
+      utpPeers: true,
+      lsd: false,
+      overrideTrackers: false,
+      uPnPPortForwarding: false,
+      cacheCapacity: 10 * 1024 ** 3,
+      unlimitedCache: false,
+      fileDir: '',
+      deleteFileDirOnDrop: false,
+      sqliteStorage: '',
     });
   });
 
@@ -64,6 +86,27 @@ describe('parseServiceArgs', () => {
       disableTrackers: true,
       dht: false,
       logLevel: 'info',
+      expireTorrents: true,
+      seed: false,
+      uploadSlots: 8,
+      debugOnMain: false,
+      metricsAddr: '',
+      encryption: 'prefer-plain',
+      dhtBootstrap: [...DEFAULT_DHT_BOOTSTRAP],
+      dhtPublicIP: '',
+      publicIp4: '',
+      publicIp6: '',
+      pex: true,
+      tcpPeers: true,
+      utpPeers: true,
+      lsd: false,
+      overrideTrackers: false,
+      uPnPPortForwarding: false,
+      cacheCapacity: 10 * 1024 ** 3,
+      unlimitedCache: false,
+      fileDir: '',
+      deleteFileDirOnDrop: false,
+      sqliteStorage: '',
     });
   });
 

@@ -15,6 +15,7 @@ const RANK: Record<string, number> = {
   engine: 3,
   discovery: 2,
   protocol: 2,
+  transport: 1,
   storage: 2,
   metainfo: 1,
   'errors.ts': 0,

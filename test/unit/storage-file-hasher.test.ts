@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { getEventListeners } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { BLOCK_SIZE } from '../../src/metainfo/geometry.js';
 import { FileHasher } from '../../src/storage/file-hasher.js';
+import { CREATE_SCHEMA, firstBlockRowid } from '../../src/storage/sqlite-schema.js';
 
 const MiB = 1024 * 1024;
 
@@ -93,6 +97,74 @@ describe('FileHasher', () => {
       p = hasher.hash(join(dir, 'absent'), 1, { signal: AbortSignal.abort() });
     });
     await assert.rejects(p!, hasCode('ERR_ABORTED'));
+  });
+
+  it('hashes regions of several files and runs of zeros as one stream', async () => {
+    const a = content(3 * MiB + 5, 11);
+    const b = content(70_000, 12);
+    const pa = file('region-a', a);
+    const pb = file('region-b', b);
+    const digest = await hasher.hashRegions([
+      { path: pa, offset: MiB - 3, length: 2 * MiB },
+      { zeros: MiB + 17 },
+      { path: pb, offset: 0, length: 0 },
+      { path: pb, offset: 100, length: 60_000 },
+    ]);
+    const expected = sha1(
+      Buffer.concat([a.subarray(MiB - 3, 3 * MiB - 3), Buffer.alloc(MiB + 17), b.subarray(100, 60_100)]),
+    );
+    assert.deepEqual(digest, expected);
+    await assert.rejects(
+      hasher.hashRegions([{ path: pb, offset: 69_999, length: 2 }]),
+      hasCode('ERR_STORAGE'),
+    );
+  });
+
+  it('hashes a piece from the blocks of a SQLite store, missing blocks as zeros', async () => {
+    const path = join(dir, 'blocks.db');
+    const db = new Database(path);
+    db.pragma('journal_mode = WAL');
+    db.exec(CREATE_SCHEMA);
+    const length = 3 * BLOCK_SIZE + 100;
+    const bytes = content(length, 13);
+    const put = db.prepare('INSERT OR REPLACE INTO blocks (id, data) VALUES (?, ?)');
+    const first = firstBlockRowid(7);
+    put.run(first, bytes.subarray(0, BLOCK_SIZE));
+    put.run(first + 3, bytes.subarray(3 * BLOCK_SIZE));
+    put.run(firstBlockRowid(8), Buffer.alloc(BLOCK_SIZE, 1));
+    const withHoles = Buffer.from(bytes);
+    withHoles.fill(0, BLOCK_SIZE, 3 * BLOCK_SIZE);
+    assert.deepEqual(
+      await hasher.hashSqliteBlocks({ database: path, firstRowid: first, length }),
+      sha1(withHoles),
+    );
+    put.run(first + 1, bytes.subarray(BLOCK_SIZE, 2 * BLOCK_SIZE));
+    put.run(first + 2, bytes.subarray(2 * BLOCK_SIZE, 3 * BLOCK_SIZE));
+    assert.deepEqual(
+      await hasher.hashSqliteBlocks({ database: path, firstRowid: first, length }),
+      sha1(bytes),
+      'sees rows committed after its connection opened',
+    );
+    await assert.rejects(
+      hasher.hashSqliteBlocks({ database: path, firstRowid: firstBlockRowid(9), length }),
+      hasCode('ERR_STORAGE'),
+      'a piece with no block',
+    );
+    put.run(first + 3, Buffer.alloc(5));
+    await assert.rejects(
+      hasher.hashSqliteBlocks({ database: path, firstRowid: first, length }),
+      hasCode('ERR_STORAGE'),
+      'a block of the wrong size',
+    );
+    db.close();
+  });
+
+  it('a warm, idle pool never keeps the process alive, closed or not', () => {
+    const module = new URL('../../src/storage/file-hasher.js', import.meta.url).href;
+    const script = `import { FileHasher } from ${JSON.stringify(module)}; new FileHasher().warm();`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { timeout: 20_000 });
+    assert.equal(r.signal, null, 'the process had to be killed');
+    assert.equal(r.status, 0, r.stderr.toString());
   });
 
   it('close() rejects pending jobs, refuses new ones and lets the process exit', async () => {

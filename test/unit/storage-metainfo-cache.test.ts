@@ -83,6 +83,23 @@ describe('MetainfoCache', () => {
     assert.notEqual(inode(fileOf(dir, IH)), first);
   });
 
+  it('deletes, after which load finds nothing and save writes again; deleting nothing is fine', async () => {
+    const dir = tempDir();
+    const c = new MetainfoCache({ dir });
+    await c.delete(IH);
+    await c.save(IH, Buffer.from('same'));
+    await c.save(OTHER, Buffer.from('other'));
+    await c.delete(IH);
+    assert.equal(await c.load(IH), undefined);
+    assert.deepEqual(readdirSync(dir), [`${OTHER}.torrent`]);
+    await c.save(IH, Buffer.from('same'));
+    assert.deepEqual(readFileSync(fileOf(dir, IH)), Buffer.from('same'), 'not skipped as unchanged');
+    const saving = c.save(IH, Buffer.from('late'));
+    const deleting = c.delete(IH);
+    await Promise.all([saving, deleting]);
+    assert.equal(await c.load(IH), undefined, 'operations run in call order');
+  });
+
   it('leaves no temporary files', async () => {
     const dir = tempDir();
     const c = new MetainfoCache({ dir });
