@@ -1,6 +1,7 @@
 #!/bin/sh
-# Installs the third-party BitTorrent programs the end-to-end tests and benchmarks run against
-# (test/harness/): libtorrent's Python binding, Transmission, aria2, opentracker and mktorrent.
+# Installs the third-party programs the end-to-end tests and benchmarks run against
+# (test/harness/): libtorrent's Python binding, Transmission, aria2, opentracker and mktorrent, and
+# Debian's Chromium for the dashboard's browser test (never a browser downloaded by a test tool).
 #
 # Runs before every `npm test`, so it does nothing (and needs no root) when every program already
 # works. Otherwise it installs the missing Debian packages with apt-get, as root or through sudo.
@@ -19,7 +20,8 @@ CHECKS="python3-libtorrent:$PYTHON -c 'import libtorrent'
 transmission-daemon:transmission-daemon --version
 aria2:aria2c --version
 opentracker:command -v opentracker
-mktorrent:command -v mktorrent"
+mktorrent:command -v mktorrent
+chromium:test -x /usr/bin/chromium"
 
 usable() {
   sh -c "$1" >/dev/null 2>&1

@@ -6,6 +6,10 @@
 import { isIP } from 'node:net';
 import { isAbsolute, join } from 'node:path';
 import { DEFAULT_DHT_BOOTSTRAP } from '../discovery/dht.js';
+import { DEFAULT_MAX_REQUESTS_PER_CLIENT } from '../http/client-limits.js';
+import { isCorsOrigin } from '../http/cors.js';
+import { isAllowableHost } from '../http/host-allow-list.js';
+import { DEFAULT_SIGNED_URL_TTL_SECONDS } from '../http/url-signing.js';
 import { FlagError, type FlagKind, type FlagSpec, parseFlags } from './flags.js';
 
 export const PROGRAM_NAME = 'confluence-ts';
@@ -19,6 +23,8 @@ export const ENCRYPTION_POLICIES: readonly string[] = [
 ];
 /** pino's level names. */
 export const LOG_LEVELS: readonly string[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+/** Where -authToken comes from when the flag is empty (a flag shows in `ps`, the environment not). */
+export const AUTH_TOKEN_ENV = 'CONFLUENCE_TS_AUTH_TOKEN';
 
 export interface ServiceOptions {
   addr: string;
@@ -51,6 +57,15 @@ export interface ServiceOptions {
   fileDir: string;
   deleteFileDirOnDrop: boolean;
   sqliteStorage: string;
+  authToken: string;
+  /** Milliseconds. */
+  signedUrlTtl: number;
+  allowHosts: string[];
+  corsOrigins: string[];
+  maxRequestsPerClient: number;
+  trustProxy: boolean;
+  allowMetainfoUrl: boolean;
+  allowPrivateMetainfoUrl: boolean;
 }
 
 type KindOf<T> = [T] extends [boolean]
@@ -238,6 +253,61 @@ const FLAGS: { readonly [K in keyof ServiceOptions]: FlagSpec<KindOf<ServiceOpti
     optionalValue: SQLITE_DEFAULT_PATH,
     usage: 'store pieces and metainfo in an SQLite database (bare: <dataDir>/storage.db)',
   },
+  authToken: {
+    name: 'authToken',
+    kind: 'string',
+    default: '',
+    usage: `require this token (Authorization: Bearer, or the /login cookie) on every route but /health, /login and the dashboard's page; default $${AUTH_TOKEN_ENV}`,
+  },
+  signedUrlTtl: {
+    name: 'signedUrlTtl',
+    kind: 'duration',
+    default: DEFAULT_SIGNED_URL_TTL_SECONDS * 1000,
+    usage:
+      'with -authToken: how long the signed /data URLs handed out by /files, /playlist.m3u8 and the dashboard work',
+    check: (ms) => {
+      if (ms < 1000) throw new FlagError('must be at least 1s');
+    },
+  },
+  allowHosts: {
+    name: 'allowHost',
+    kind: 'strings',
+    default: [],
+    usage:
+      'a host name (or IP) accepted in the Host header besides loopback ones; repeat for several. Turns the Host check on when not bound to loopback',
+  },
+  corsOrigins: {
+    name: 'cors',
+    kind: 'strings',
+    default: [],
+    usage:
+      'an origin (https://app.example) whose pages may call the service; repeat for several. * lets any page read GET/HEAD responses (not with -authToken)',
+  },
+  maxRequestsPerClient: {
+    name: 'maxRequestsPerClient',
+    kind: 'int',
+    default: DEFAULT_MAX_REQUESTS_PER_CLIENT,
+    usage: 'concurrent requests (open streams included) per client address; beyond it 429 (0: no limit)',
+  },
+  trustProxy: {
+    name: 'trustProxy',
+    kind: 'bool',
+    default: false,
+    usage:
+      'behind a reverse proxy: clients by the last X-Forwarded-For entry, links and same-origin checks by X-Forwarded-Proto/-Host',
+  },
+  allowMetainfoUrl: {
+    name: 'allowMetainfoUrl',
+    kind: 'bool',
+    default: false,
+    usage: 'allow POST /metainfo?url= to fetch a .torrent from a public http(s) URL',
+  },
+  allowPrivateMetainfoUrl: {
+    name: 'allowPrivateMetainfoUrl',
+    kind: 'bool',
+    default: false,
+    usage: 'with -allowMetainfoUrl: also fetch from private, loopback and link-local addresses',
+  },
   logLevel: {
     name: 'logLevel',
     kind: 'string',
@@ -274,7 +344,25 @@ export function parseServiceArgs(
       'cannot choose a default -dataDir (no absolute $XDG_CACHE_HOME or home directory); give -dataDir',
     );
   }
+  // Repeatable flags are checked here: a FlagSpec check sees one value, but is typed for the list.
+  checkEach(
+    'allowHost',
+    options.allowHosts,
+    isAllowableHost,
+    'not a host name or IP address (no scheme, no port)',
+  );
+  checkEach('cors', options.corsOrigins, isCorsOrigin, 'not an origin (scheme://host[:port], no path) or *');
+  if (options.authToken === '') options.authToken = env[AUTH_TOKEN_ENV] ?? '';
+  if (options.authToken !== '' && options.corsOrigins.includes('*')) {
+    throw new FlagError('-cors=* cannot be used with -authToken: name the origins');
+  }
   return { kind: 'ok', options };
+}
+
+function checkEach(name: string, values: readonly string[], ok: (v: string) => boolean, why: string): void {
+  const bad = values.find((v) => !ok(v));
+  if (bad !== undefined)
+    throw new FlagError(`invalid value ${JSON.stringify(bad)} for flag -${name}: ${why}`);
 }
 
 function checkIp(ip: string): void {

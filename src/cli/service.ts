@@ -64,16 +64,26 @@ export async function startService(o: ServiceOptions, logger?: Logger): Promise<
   const tmpDir = join(o.dataDir, 'tmp');
   await rm(tmpDir, { recursive: true, force: true });
   await mkdir(tmpDir, { recursive: true });
+  const addr = parseListenAddress(o.addr);
   const http = new HttpService({
     client,
     logger: log,
     metrics: o.metricsAddr === '',
     debug: o.debugOnMain,
     tmpDir,
+    access: {
+      authToken: o.authToken,
+      signedUrlTtlMs: o.signedUrlTtl,
+      listenHost: addr.host,
+      allowHosts: o.allowHosts,
+      corsOrigins: o.corsOrigins,
+      maxRequestsPerClient: o.maxRequestsPerClient,
+      trustProxy: o.trustProxy,
+    },
+    metainfoUrl: { allowed: o.allowMetainfoUrl, allowPrivate: o.allowPrivateMetainfoUrl },
   });
   let metricsServer: Server | undefined;
   try {
-    const addr = parseListenAddress(o.addr);
     await http.listen(addr.host, addr.port);
     if (o.metricsAddr !== '') metricsServer = await serveMetricsOn(o.metricsAddr, http.metrics.registry, log);
   } catch (e) {

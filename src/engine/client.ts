@@ -88,6 +88,26 @@ export interface ClientOptions {
   readonly trackerRetryBaseMs?: number;
 }
 
+/** Cached torrents listed at most by `cachedTorrents`. */
+const MAX_CACHED_LISTED = 500;
+
+export interface CachedTorrent {
+  readonly infoHash: InfoHash;
+  readonly name: string;
+  readonly totalLength: number;
+  readonly pieceCount: number;
+  readonly piecesCached: number;
+  readonly inClient: boolean;
+}
+
+function parseMetainfoQuietly(bytes: Buffer) {
+  try {
+    return parseMetainfo(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
 export interface ClientTotals {
   bytesDownloaded: number;
   bytesUploaded: number;
@@ -326,6 +346,33 @@ export class Client extends EventEmitter<ClientEvents> {
     await this.#metainfo.delete(ih);
     this.#log.info({ ih }, 'torrent deleted');
     return true;
+  }
+
+  /**
+   * Torrents whose metainfo is stored, with how much of each the store holds (at most
+   * MAX_CACHED_LISTED, for status pages).
+   */
+  async cachedTorrents(): Promise<CachedTorrent[]> {
+    const out: CachedTorrent[] = [];
+    for (const ih of (await this.#metainfo.list()).slice(0, MAX_CACHED_LISTED)) {
+      const bytes = await this.#metainfo.load(ih).catch(() => undefined);
+      const info = bytes ? parseMetainfoQuietly(bytes)?.info : undefined;
+      if (!info) continue;
+      const storage = await this.#store.openTorrent(info);
+      let piecesCached = 0;
+      for (let i = 0; i < info.geometry.pieceCount; i++)
+        if (storage.isComplete(i as PieceIndex)) piecesCached++;
+      await storage.close();
+      out.push({
+        infoHash: ih,
+        name: info.name,
+        totalLength: info.totalLength,
+        pieceCount: info.geometry.pieceCount,
+        piecesCached,
+        inClient: this.#torrents.has(ih),
+      });
+    }
+    return out;
   }
 
   /** Counters over the client's whole life, torrents dropped included. */

@@ -12,10 +12,16 @@ import type { Logger } from 'pino';
 import type { Client } from '../engine/client.js';
 import type { TorrentRef } from '../engine/torrent-ref.js';
 import { AbortedError } from '../errors.js';
+import type { InfoHash } from '../metainfo/infohash.js';
+import type { ParsedMetainfo } from '../metainfo/metainfo.js';
+import { AccessControl, type AccessOptions } from './access-control.js';
+import { serveDashboard } from './dashboard/dashboard.js';
 import { type StreamObserver, serveData } from './data-route.js';
 import { serveDebug } from './debug-routes.js';
+import { serveDirectory } from './directory-route.js';
 import { EventsEndpoint } from './events-route.js';
 import { serveFileState } from './file-state-route.js';
+import { serveFiles } from './files-route.js';
 import {
   BadRequestError,
   MethodNotAllowedError,
@@ -25,8 +31,18 @@ import {
   sendText,
   statusFor,
 } from './http-errors.js';
+import { hostLinks, type LinkMaker } from './links.js';
+import { LoginRoutes } from './login-route.js';
 import { isTrue, readPostedMetainfo, serveInfo, serveMetainfo } from './metainfo-routes.js';
+import {
+  fetchMetainfoUrl,
+  MetainfoUrlOffError,
+  parseFetchedMetainfo,
+  parseMetainfoUrl,
+} from './metainfo-url.js';
 import { ServiceMetrics } from './metrics.js';
+import { servePlaylist } from './playlist-route.js';
+import { writeRawResponse } from './raw-response.js';
 import { clientGoneSignal } from './request.js';
 import { serveStatus } from './status-route.js';
 import { optionalTorrentTarget, pathTarget, type TorrentTarget, torrentTarget } from './torrent-params.js';
@@ -44,6 +60,10 @@ export interface HttpServiceOptions {
   readonly debug: boolean;
   /** Where uploads are staged. */
   readonly tmpDir: string;
+  /** Authentication, Host allow-list, CORS, per-client limits (time comes from the client's clock). */
+  readonly access: Omit<AccessOptions, 'clock'>;
+  /** POST /metainfo?url= (-allowMetainfoUrl, -allowPrivateMetainfoUrl). */
+  readonly metainfoUrl: { readonly allowed: boolean; readonly allowPrivate: boolean };
 }
 
 export class HttpService {
@@ -53,12 +73,29 @@ export class HttpService {
   readonly #server: Server;
   readonly #events: EventsEndpoint;
   readonly metrics: ServiceMetrics;
+  readonly access: AccessControl;
+  /** Absolute links for listings and playlists; /data links are signed under -authToken. */
+  readonly links: LinkMaker;
+  readonly #login: LoginRoutes;
   #address = '';
 
   constructor(o: HttpServiceOptions) {
     this.#o = o;
     this.#client = o.client;
     this.#log = o.logger;
+    const access = new AccessControl({ ...o.access, clock: o.client.clock });
+    this.access = access;
+    this.links = hostLinks({
+      ...(access.signer ? { signer: access.signer } : {}),
+      trustProxy: access.trustProxy,
+      nowSeconds: () => access.nowSeconds(),
+    });
+    this.#login = new LoginRoutes({
+      auth: access.auth,
+      throttle: access.throttle,
+      nowSeconds: () => access.nowSeconds(),
+      clientOf: (req) => access.clientOf(req),
+    });
     this.metrics = new ServiceMetrics(o.client);
     this.#events = new EventsEndpoint(o.client.clock);
     this.#server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => this.#handle(req, res));
@@ -115,6 +152,7 @@ export class HttpService {
         'request',
       );
     });
+    if (!this.access.admit(req, res)) return;
     this.#route(req, res, started).catch((e: unknown) => {
       if (e instanceof AbortedError) {
         if (!res.writableEnded) res.destroy();
@@ -130,10 +168,13 @@ export class HttpService {
     const q = url.searchParams;
     const method = req.method ?? 'GET';
     const path = url.pathname;
+    if (this.#login.handles(path)) return this.#login.serve(req, res, path);
+    if (serveDashboard(req, res, path)) return;
     if (path === '/data' || path.startsWith(PATH_FORM_PREFIX) || path === '/data/infohash') {
       allow(method, READ_METHODS);
       let target: TorrentTarget;
       let filePath: string | undefined;
+      let dirPath: string | undefined;
       if (path === '/data') {
         target = torrentTarget(q);
         filePath = q.has('path') ? (q.get('path') ?? '') : undefined;
@@ -145,15 +186,18 @@ export class HttpService {
         const p = pathTarget(rest);
         target = p.target;
         filePath = p.path === '' ? undefined : p.path;
+        // After `<ih>/`: '' is the root listing, 'a/b/' a listing, 'a/b' may redirect to 'a/b/'.
+        if (rest.includes('/')) dirPath = p.path;
       }
       const filename = q.get('filename') ?? undefined;
       const observer: StreamObserver = {
         firstByte: () => this.metrics.firstByte((performance.now() - started) / 1000),
         ended: (o) => this.metrics.streamEnded({ bytes: o.bytes, stalledSeconds: o.stalledMs / 1000 }),
       };
-      return this.#withTorrent(target, res, (t, signal) =>
-        serveData(req, res, t, filePath, filename, signal, observer),
-      );
+      return this.#withTorrent(target, res, async (t, signal) => {
+        if (dirPath !== undefined && (await serveDirectory(req, res, t, dirPath, this.links, signal))) return;
+        await serveData(req, res, t, filePath, filename, signal, observer);
+      });
     }
     if (path.startsWith('/debug/') && this.#o.debug) {
       allow(method, READ_METHODS);
@@ -168,12 +212,26 @@ export class HttpService {
         );
       }
       case '/metainfo': {
-        if (method === 'POST') return this.#postMetainfo(req, res, optionalTorrentTarget(q));
+        if (method === 'POST') {
+          const from = q.get('url');
+          if (from !== null) return this.#postMetainfoUrl(res, from, optionalTorrentTarget(q));
+          return this.#postMetainfo(req, res, optionalTorrentTarget(q));
+        }
         allow(method, [...READ_METHODS, 'POST']);
         const target = torrentTarget(q);
         return this.#withTorrent(target, res, (t, signal) =>
           serveMetainfo(req, res, t, isTrue(q.get('nowait')), signal),
         );
+      }
+      case '/files': {
+        allow(method, READ_METHODS);
+        const target = torrentTarget(q);
+        return this.#withTorrent(target, res, (t, signal) => serveFiles(req, res, t, this.links, signal));
+      }
+      case '/playlist.m3u8': {
+        allow(method, READ_METHODS);
+        const target = torrentTarget(q);
+        return this.#withTorrent(target, res, (t, signal) => servePlaylist(req, res, t, this.links, signal));
       }
       case '/fileState': {
         allow(method, READ_METHODS);
@@ -224,7 +282,8 @@ export class HttpService {
         allow(method, READ_METHODS);
         const st = this.#client.storeStats();
         const lookups = st.hits + st.misses;
-        return sendJson(res, { ...st, hitRatio: lookups === 0 ? null : st.hits / lookups });
+        const torrents = await this.#client.cachedTorrents();
+        return sendJson(res, { ...st, hitRatio: lookups === 0 ? null : st.hits / lookups, torrents });
       }
       case '/health':
         allow(method, READ_METHODS);
@@ -253,24 +312,20 @@ export class HttpService {
   }
 
   #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    (socket as Socket).on('error', () => undefined);
+    if (!this.access.admitUpgrade(req, socket)) return;
     const url = new URL(req.url ?? '/', 'http://localhost');
-    const refuse = (status: number, text: string) => {
-      socket.end(
-        `HTTP/1.1 ${status} ${status === 400 ? 'Bad Request' : 'Not Found'}\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n${text}\n`,
-      );
-    };
     if (url.pathname !== '/events') {
-      refuse(404, '404 page not found');
+      writeRawResponse(socket, 404, '404 page not found');
       return;
     }
     let target: TorrentTarget;
     try {
       target = torrentTarget(url.searchParams);
     } catch (e) {
-      refuse(400, e instanceof Error ? e.message : String(e));
+      writeRawResponse(socket, 400, e instanceof Error ? e.message : String(e));
       return;
     }
-    (socket as Socket).on('error', () => undefined);
     this.#events.upgrade(req, socket, head, this.#acquire(target), isTrue(url.searchParams.get('state')));
   }
 
@@ -280,6 +335,33 @@ export class HttpService {
     named: TorrentTarget | undefined,
   ): Promise<void> {
     const { infoHash, metainfo } = await readPostedMetainfo(req, named?.infoHash);
+    await this.#merge(res, infoHash, metainfo, named);
+  }
+
+  /** Like #postMetainfo, with the body fetched from `from` (see metainfo-url.ts). */
+  async #postMetainfoUrl(res: ServerResponse, from: string, named: TorrentTarget | undefined): Promise<void> {
+    if (!this.#o.metainfoUrl.allowed) {
+      throw new MetainfoUrlOffError(
+        'adding a torrent from a URL is off: start the service with -allowMetainfoUrl',
+      );
+    }
+    const url = parseMetainfoUrl(from);
+    const body = await fetchMetainfoUrl(url, {
+      allowPrivate: this.#o.metainfoUrl.allowPrivate,
+      signal: clientGoneSignal(res),
+      clock: this.#client.clock,
+    });
+    const { infoHash, metainfo } = parseFetchedMetainfo(body, named?.infoHash);
+    await this.#merge(res, infoHash, metainfo, named);
+  }
+
+  /** Merges a metainfo into its torrent (adding it) and answers the infohash. */
+  async #merge(
+    res: ServerResponse,
+    infoHash: InfoHash,
+    metainfo: ParsedMetainfo,
+    named: TorrentTarget | undefined,
+  ): Promise<void> {
     const ref = this.#client.acquire(infoHash, named?.magnet ? { magnet: named.magnet } : {});
     try {
       await ref.merge(metainfo);
@@ -322,6 +404,11 @@ function routeName(url: string | undefined): string {
     '/torrent',
     '/cache',
     '/debug',
+    '/login',
+    '/logout',
+    '/files',
+    '/playlist.m3u8',
+    '/ui',
   ];
   return known.find((r) => path === r || path.startsWith(`${r}/`)) ?? 'other';
 }

@@ -7,7 +7,7 @@
  * one left on disk, and the "unchanged" check always compares with what is there.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { InfoHash } from '../metainfo/infohash.js';
 import type { MetainfoStore } from './metainfo-store.js';
@@ -84,6 +84,11 @@ export class MetainfoCache implements MetainfoStore {
       if (this.#tails.get(ih) === tail) this.#tails.delete(ih);
     });
     return run;
+  }
+
+  async list(): Promise<InfoHash[]> {
+    const names = await readdir(this.#dir).catch(() => [] as string[]);
+    return names.filter((n) => /^[0-9a-f]{40}\.torrent$/.test(n)).map((n) => n.slice(0, 40) as InfoHash);
   }
 
   #path(ih: InfoHash): string {

@@ -13,4 +13,6 @@ export interface MetainfoStore {
   save(ih: InfoHash, bytes: Uint8Array): Promise<void>;
   /** Removes the stored metainfo; a no-op when there is none. */
   delete(ih: InfoHash): Promise<void>;
+  /** Every infohash with stored metainfo. */
+  list(): Promise<InfoHash[]>;
 }

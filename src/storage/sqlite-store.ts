@@ -68,6 +68,7 @@ interface Statements {
   readonly loadMetainfo: Database.Statement<[string], Buffer>;
   readonly saveMetainfo: Database.Statement<[string, Buffer]>;
   readonly deleteMetainfo: Database.Statement<[string]>;
+  readonly listMetainfo: Database.Statement<[], string>;
 }
 
 interface Open {
@@ -416,6 +417,7 @@ function prepare(db: Database.Database): Statements {
     loadMetainfo: db.prepare<[string], Buffer>('SELECT bytes FROM metainfo WHERE infohash = ?').pluck(),
     saveMetainfo: db.prepare('INSERT OR REPLACE INTO metainfo (infohash, bytes) VALUES (?, ?)'),
     deleteMetainfo: db.prepare('DELETE FROM metainfo WHERE infohash = ?'),
+    listMetainfo: db.prepare<[], string>('SELECT infohash FROM metainfo').pluck(),
   };
 }
 
@@ -449,6 +451,10 @@ class SqliteMetainfo implements MetainfoStore {
 
   async delete(ih: InfoHash): Promise<void> {
     this.#run(ih, (st) => st.deleteMetainfo.run(ih));
+  }
+
+  async list(): Promise<InfoHash[]> {
+    return this.#statements().st.listMetainfo.all() as InfoHash[];
   }
 
   #run<T>(ih: InfoHash, op: (st: Statements) => T): T {

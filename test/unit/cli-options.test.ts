@@ -64,6 +64,14 @@ describe('parseServiceArgs', () => {
       fileDir: '',
       deleteFileDirOnDrop: false,
       sqliteStorage: '',
+      authToken: '',
+      signedUrlTtl: 86_400_000,
+      allowHosts: [],
+      corsOrigins: [],
+      maxRequestsPerClient: 64,
+      trustProxy: false,
+      allowMetainfoUrl: false,
+      allowPrivateMetainfoUrl: false,
     });
   });
 
@@ -107,6 +115,14 @@ describe('parseServiceArgs', () => {
       fileDir: '',
       deleteFileDirOnDrop: false,
       sqliteStorage: '',
+      authToken: '',
+      signedUrlTtl: 86_400_000,
+      allowHosts: [],
+      corsOrigins: [],
+      maxRequestsPerClient: 64,
+      trustProxy: false,
+      allowMetainfoUrl: false,
+      allowPrivateMetainfoUrl: false,
     });
   });
 
