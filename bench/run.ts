@@ -6,18 +6,24 @@
  *   download      full-file throughput through /data from an uncached start (256 MiB; 256 KiB and 4 MiB pieces)
  *   baseline      the same seeder to a libtorrent leecher (what /data should match)
  *   ttfb          time to first byte of a 64 KiB range in the middle of an uncached file, metadata known
- *   cached-read   the same file read again, served from the cache
+ *   cached-read   the same file read again from the cache, 5 times (first and median)
  *   rss           the service's peak resident set size over the whole run
+ *   ttfb-dht      time to first byte of a bare magnet (xt only): DHT lookup, metadata and data,
+ *                 through a loopback libtorrent DHT node, a fresh service per sample
+ *   utp / tcp     the transport alone, from dist/bench/utp.js (a pipelined loop, no service)
+ *   storage       the storage backends, from dist/bench/storage.js
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import {
   type Fixture,
   type LibtorrentSeeder,
   makeFixture,
+  startDhtNode,
   startLibtorrentLeecher,
   startLibtorrentSeeder,
 } from '../test/harness/index.js';
@@ -26,6 +32,8 @@ const MAIN = join(import.meta.dirname, '..', 'src', 'cli', 'main.js');
 const SIZE = 256 << 20;
 const TTFB_SAMPLES = 9;
 const RANGE = 64 << 10;
+const DHT_SAMPLES = 5;
+const CACHED_READS = 5;
 
 function emit(o: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify(o)}\n`);
@@ -37,7 +45,9 @@ interface Service {
   stop(): Promise<void>;
 }
 
-async function startService(dataDir: string): Promise<Service> {
+/** `dhtBootstrap`: loopback DHT nodes to join; without it the DHT is off (its default routers are public). */
+async function startService(dataDir: string, dhtBootstrap: readonly string[] = []): Promise<Service> {
+  const dht = dhtBootstrap.length > 0 ? dhtBootstrap.map((n) => `-dhtBootstrap=${n}`) : ['-dht=false'];
   const child = spawn(
     process.execPath,
     [
@@ -46,6 +56,7 @@ async function startService(dataDir: string): Promise<Service> {
       '-torrentAddr=127.0.0.1:0',
       `-dataDir=${dataDir}`,
       '-disableTrackers',
+      ...dht,
       '-logLevel=warn',
     ],
     { stdio: ['ignore', 'ignore', 'inherit'] },
@@ -188,13 +199,19 @@ async function benchPieceLength(pieceLength: number): Promise<void> {
         MBps: round(dl.bytes / 1e6 / dl.seconds),
         ttfbMs: round(dl.ttfb),
       });
-      const again = await timedGet(`${svc.url}/data?ih=${fx.infoHash}&path=${path}`);
+      // The first read after the download competes with the kernel writing those pieces back.
+      const reads: number[] = [];
+      for (let i = 0; i < CACHED_READS; i++) {
+        const again = await timedGet(`${svc.url}/data?ih=${fx.infoHash}&path=${path}`);
+        reads.push(again.bytes / 1e6 / again.seconds);
+      }
       emit({
         bench: 'cached-read',
         pieceLength,
-        bytes: again.bytes,
-        seconds: round(again.seconds),
-        MBps: round(again.bytes / 1e6 / again.seconds),
+        bytes: fx.totalLength,
+        reads: CACHED_READS,
+        firstMBps: round(reads[0]!),
+        medianMBps: round(median(reads)),
       });
       emit({ bench: 'rss', pieceLength, peakRssMB: round((await peakRss(svc.child.pid!)) / 2 ** 20) });
     } finally {
@@ -237,5 +254,74 @@ function round(x: number): number {
   return Math.round(x * 100) / 100;
 }
 
+/**
+ * A bare magnet's first byte: nothing but the infohash and a loopback DHT node that the seeder has
+ * announced to, so the time covers bootstrap, get_peers, the metadata exchange and the range.
+ */
+async function benchDhtMagnet(): Promise<void> {
+  const fx = await makeFixture({
+    name: 'bench-dht',
+    layout: 'single',
+    size: 64 << 20,
+    pieceLength: 256 << 10,
+  });
+  const file = fx.files[0]!;
+  const node = await startDhtNode();
+  const nodeAddr = `127.0.0.1:${node.port}`;
+  const seeder = await startLibtorrentSeeder({ fixture: fx, dhtNodes: [nodeAddr] });
+  try {
+    let announced = false;
+    for (let i = 0; i < 30 && !announced; i++)
+      announced = (await node.lookup(fx.infoHash, { timeoutMs: 3000 })).length > 0;
+    if (!announced) throw new Error('the seeder never announced to the DHT node');
+    const magnet = encodeURIComponent(`magnet:?xt=urn:btih:${fx.infoHash}`);
+    const path = encodeURIComponent(file.displayPath);
+    const ttfb: number[] = [];
+    for (let i = 0; i < DHT_SAMPLES; i++) {
+      const dir = await mkdtemp(join(tmpdir(), 'ct-bench-'));
+      const s = await startService(dir, [nodeAddr]);
+      try {
+        const at = Math.floor(file.length / 3) + i * 7919;
+        const r = await timedGet(`${s.url}/data?magnet=${magnet}&path=${path}`, {
+          Range: `bytes=${at}-${at + RANGE - 1}`,
+        });
+        ttfb.push(r.ttfb);
+      } finally {
+        await s.stop();
+        await rm(dir, { recursive: true, force: true });
+      }
+    }
+    emit({
+      bench: 'ttfb-dht',
+      pieceLength: fx.pieceLength,
+      rangeBytes: RANGE,
+      samples: DHT_SAMPLES,
+      medianMs: round(median(ttfb)),
+      minMs: round(Math.min(...ttfb)),
+      maxMs: round(Math.max(...ttfb)),
+    });
+  } finally {
+    await seeder.stop();
+    await node.stop();
+  }
+}
+
+/** Runs one of the sibling benchmark scripts and forwards its JSON lines. */
+async function forward(script: string, args: readonly string[] = []): Promise<void> {
+  const child = spawn(process.execPath, [join(import.meta.dirname, script), ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  for await (const line of createInterface({ input: child.stdout! }))
+    if (line.trim()) process.stdout.write(`${line}\n`);
+  const code = await new Promise<number | null>((r) =>
+    child.exitCode !== null ? r(child.exitCode) : child.once('exit', r),
+  );
+  if (code !== 0) emit({ bench: script, error: `exited with ${code}` });
+}
+
 for (const pieceLength of [256 << 10, 4 << 20]) await benchPieceLength(pieceLength);
+await benchDhtMagnet();
+await forward('utp.js', ['utp']);
+await forward('utp.js', ['tcp']);
+await forward('storage.js');
 process.exit(0);

@@ -125,7 +125,7 @@ const FLAGS: { readonly [K in keyof ServiceOptions]: FlagSpec<KindOf<ServiceOpti
     name: 'dht',
     kind: 'bool',
     default: true,
-    usage: 'mainline DHT (accepted for compatibility; this version has no DHT yet and ignores it)',
+    usage: 'mainline DHT: find peers for a magnet without trackers, announce, BEP 44 items',
   },
   expireTorrents: {
     name: 'expireTorrents',
@@ -257,7 +257,7 @@ const FLAGS: { readonly [K in keyof ServiceOptions]: FlagSpec<KindOf<ServiceOpti
     name: 'authToken',
     kind: 'string',
     default: '',
-    usage: `require this token (Authorization: Bearer, or the /login cookie) on every route but /health, /login and the dashboard's page; default $${AUTH_TOKEN_ENV}`,
+    usage: `require this token (Authorization: Bearer, or the /login cookie) on every route but /health, /login, /openapi.json and the dashboard's page; default $${AUTH_TOKEN_ENV}`,
   },
   signedUrlTtl: {
     name: 'signedUrlTtl',

@@ -4,6 +4,7 @@
  */
 import { mkdir, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -17,6 +18,8 @@ export interface RunningService {
   readonly client: Client;
   readonly http: HttpService;
   readonly logger: Logger;
+  /** Where -metricsAddr serves /metrics; undefined when /metrics is on the main listener. */
+  readonly metricsAddress: AddressInfo | undefined;
   close(): Promise<void>;
 }
 
@@ -95,8 +98,13 @@ export async function startService(o: ServiceOptions, logger?: Logger): Promise<
     client,
     http,
     logger: log,
+    metricsAddress: metricsServer?.address() as AddressInfo | undefined,
     async close() {
-      metricsServer?.close();
+      if (metricsServer) {
+        const closed = new Promise((resolve) => metricsServer?.close(resolve));
+        metricsServer.closeAllConnections();
+        await closed;
+      }
       await http.close();
       await client.close();
       await rm(tmpDir, { recursive: true, force: true });

@@ -4,7 +4,7 @@
  * in protocol/; decisions that involve the whole torrent (what to request, what a block means)
  * are the host's.
  */
-import type { Clock } from '../clock.js';
+import type { Clock, TimerHandle } from '../clock.js';
 import { BLOCK_SIZE, type Geometry, type PieceIndex } from '../metainfo/geometry.js';
 import { validateBitfield } from '../protocol/codec.js';
 import { WireProtocolError } from '../protocol/errors.js';
@@ -50,8 +50,12 @@ export interface PeerSnapshot {
   readonly connectedMs: number;
 }
 
-/** Linux delays an ACK up to 40 ms; a nudge every 10 ms at most keeps a Nagle peer flowing. */
-const ACK_NUDGE_INTERVAL_MS = 10;
+/**
+ * Linux delays an ACK up to 40 ms. Nudges are sent at most this often; one that falls inside the
+ * interval is sent at its end instead of dropped, since the nudge that matters is the one after
+ * the peer's last block (measured: dropping them put 40 ms back on a 4 MiB piece's first byte).
+ */
+const ACK_NUDGE_INTERVAL_MS = 2;
 
 /** Haves the peer announced before we knew the piece count, kept until we do. Bounded. */
 const MAX_EARLY_HAVES = 100_000;
@@ -121,6 +125,7 @@ export class Peer {
   };
   #closed = false;
   #lastNudge = Number.NEGATIVE_INFINITY;
+  #nudgeTimer: TimerHandle | undefined;
 
   constructor(wire: PeerWire, key: string, source: PeerSource, link: PeerLink, host: PeerHost) {
     this.wire = wire;
@@ -431,13 +436,27 @@ export class Peer {
     // delays up to 40 ms when we have nothing to send. For a piece a reader is blocked on, send a
     // keep-alive so the ACK goes at once (measured: 40 ms off the time to first byte).
     if (this.wire.stats.bytesOut === sentBefore && this.#outstanding.size > 0 && this.#host.urgent(index)) {
-      const now = this.#host.clock.now();
-      // One nudge per delayed-ACK period is enough; more would only be noise on the wire.
-      if (now - this.#lastNudge >= ACK_NUDGE_INTERVAL_MS) {
-        this.#lastNudge = now;
-        this.wire.send({ type: 'keep-alive' });
-      }
+      this.#nudge();
     }
+  }
+
+  #nudge(): void {
+    if (this.#nudgeTimer !== undefined || this.#closed) return;
+    const clock = this.#host.clock;
+    const wait = this.#lastNudge + ACK_NUDGE_INTERVAL_MS - clock.now();
+    if (wait <= 0) {
+      this.#lastNudge = clock.now();
+      this.wire.send({ type: 'keep-alive' });
+      return;
+    }
+    const bytesOut = this.wire.stats.bytesOut;
+    this.#nudgeTimer = clock.setTimeout(() => {
+      this.#nudgeTimer = undefined;
+      // Anything sent meanwhile carried the ACK already.
+      if (this.#closed || this.wire.stats.bytesOut !== bytesOut || this.#outstanding.size === 0) return;
+      this.#lastNudge = clock.now();
+      this.wire.send({ type: 'keep-alive' });
+    }, wait);
   }
 
   #onRequest(index: number, begin: number, length: number): void {
@@ -519,6 +538,8 @@ export class Peer {
   #onClose(error: Error | undefined): void {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#nudgeTimer !== undefined) this.#host.clock.clearTimeout(this.#nudgeTimer);
+    this.#nudgeTimer = undefined;
     this.#releaseAll();
     this.#dropQueue(false);
     this.#host.peerClosed(this, error);

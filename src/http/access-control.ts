@@ -74,11 +74,18 @@ export type AccessDecision =
     };
 
 /**
- * Paths anyone may request under -authToken: the health check, the login, and the dashboard's
- * page and assets (the page then calls the API and shows its login form when that answers 401).
+ * Paths anyone may request under -authToken: the health check, the login, the API description,
+ * and the dashboard's page and assets (the page then calls the API and shows its login form when
+ * that answers 401).
  */
 export function isPublicPath(path: string): boolean {
-  return path === '/health' || path === '/login' || path === '/' || path.startsWith('/ui/');
+  return (
+    path === '/health' ||
+    path === '/login' ||
+    path === '/openapi.json' ||
+    path === '/' ||
+    path.startsWith('/ui/')
+  );
 }
 
 /** The routes whose URLs may carry a signature instead of credentials: /data in both forms. */

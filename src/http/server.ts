@@ -41,6 +41,7 @@ import {
   parseMetainfoUrl,
 } from './metainfo-url.js';
 import { ServiceMetrics } from './metrics.js';
+import { serveOpenApi } from './openapi.js';
 import { servePlaylist } from './playlist-route.js';
 import { writeRawResponse } from './raw-response.js';
 import { clientGoneSignal } from './request.js';
@@ -288,6 +289,9 @@ export class HttpService {
       case '/health':
         allow(method, READ_METHODS);
         return sendText(res, 200, 'ok');
+      case '/openapi.json':
+        allow(method, READ_METHODS);
+        return serveOpenApi(res);
       case '/status':
         allow(method, READ_METHODS);
         return serveStatus(
@@ -387,30 +391,33 @@ export class HttpService {
   }
 }
 
-/** The route label for metrics: the path's first segment, so URLs with torrents in them stay few. */
-function routeName(url: string | undefined): string {
+/** The route labels for metrics: first path segments, so URLs with torrents in them stay few. */
+export const ROUTE_NAMES: readonly string[] = [
+  '/data',
+  '/info',
+  '/metainfo',
+  '/fileState',
+  '/events',
+  '/status',
+  '/health',
+  '/metrics',
+  '/bep44',
+  '/upload',
+  '/torrent',
+  '/cache',
+  '/debug',
+  '/login',
+  '/logout',
+  '/files',
+  '/playlist.m3u8',
+  '/ui',
+  '/openapi.json',
+];
+
+/** The route label of a request URL: one of ROUTE_NAMES, or 'other'. */
+export function routeName(url: string | undefined): string {
   const path = (url ?? '/').split('?')[0]!;
-  const known = [
-    '/data',
-    '/info',
-    '/metainfo',
-    '/fileState',
-    '/events',
-    '/status',
-    '/health',
-    '/metrics',
-    '/bep44',
-    '/upload',
-    '/torrent',
-    '/cache',
-    '/debug',
-    '/login',
-    '/logout',
-    '/files',
-    '/playlist.m3u8',
-    '/ui',
-  ];
-  return known.find((r) => path === r || path.startsWith(`${r}/`)) ?? 'other';
+  return ROUTE_NAMES.find((r) => path === r || path.startsWith(`${r}/`)) ?? 'other';
 }
 
 function allow(method: string, methods: readonly string[]): void {

@@ -197,6 +197,29 @@ describe('observing a stream from a libtorrent seeder', () => {
   });
 });
 
+describe('-metricsAddr', () => {
+  test('serves /metrics alone on its own listener, and the main listener no longer does', async () => {
+    const svc = await startTestService({ disableTrackers: true, args: ['-metricsAddr=127.0.0.1:0'] });
+    try {
+      const address = svc.running.metricsAddress;
+      assert.ok(address, 'the metrics listener is up');
+      assert.notEqual(address.port, svc.port);
+      await fetch(`${svc.url}/health`);
+      const metrics = await fetch(`http://127.0.0.1:${address.port}/metrics`);
+      assert.equal(metrics.status, 200);
+      assert.match(metrics.headers.get('content-type') ?? '', /^text\/plain/);
+      assert.match(
+        await metrics.text(),
+        /^confluence_http_requests_total\{route="\/health",status="200"\} 1$/m,
+      );
+      assert.equal((await fetch(`http://127.0.0.1:${address.port}/status`)).status, 404);
+      assert.equal((await fetch(`${svc.url}/metrics`)).status, 404);
+    } finally {
+      await svc.close();
+    }
+  });
+});
+
 describe('POST /upload', () => {
   let svc: TestService;
   before(async () => {

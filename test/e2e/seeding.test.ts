@@ -141,7 +141,14 @@ describe('clean shutdown', () => {
 async function startProcess(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(
     process.execPath,
-    [MAIN, '-addr=127.0.0.1:0', '-torrentAddr=127.0.0.1:0', `-dataDir=${dataDir}`, '-disableTrackers'],
+    [
+      MAIN,
+      '-addr=127.0.0.1:0',
+      '-torrentAddr=127.0.0.1:0',
+      `-dataDir=${dataDir}`,
+      '-disableTrackers',
+      '-dht=false',
+    ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   const lines = createInterface({ input: child.stderr! });

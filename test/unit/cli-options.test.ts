@@ -233,9 +233,9 @@ describe('parseServiceArgs: help', () => {
       assert.ok(line?.endsWith(shown!), `${name}: ${line}`);
     }
   });
-  it('says that -dht is accepted but not implemented yet', () => {
+  it('describes -dht as the peer source for bare magnets', () => {
     const line = text.split('\n').find((l) => l.startsWith('  -dht '));
-    assert.match(line ?? '', /no DHT yet/);
+    assert.match(line ?? '', /mainline DHT: find peers/);
   });
   it('has one flag per ServiceOptions field', () => {
     const ok = options([]);

@@ -288,7 +288,12 @@ describe('AccessControl.decide behind a reverse proxy', () => {
 describe('paths', () => {
   it('isPublicPath and isDataPath', () => {
     assert.ok(
-      isPublicPath('/ui/x.js') && isPublicPath('/') && !isPublicPath('/uix') && !isPublicPath('/status'),
+      isPublicPath('/ui/x.js') &&
+        isPublicPath('/') &&
+        isPublicPath('/openapi.json') &&
+        !isPublicPath('/openapi.jsonx') &&
+        !isPublicPath('/uix') &&
+        !isPublicPath('/status'),
     );
     assert.ok(
       isDataPath('/data') &&
