@@ -1,14 +1,16 @@
 #!/bin/sh
 # Installs the third-party programs the end-to-end tests and benchmarks run against
 # (test/harness/): libtorrent's Python binding, Transmission, aria2, opentracker and mktorrent, and
-# Debian's Chromium for the dashboard's browser test (never a browser downloaded by a test tool).
+# Debian's Chromium for the dashboard's browser test (never a browser downloaded by a test tool),
+# and miniupnpd with nftables and iproute2 for the port-forwarding test (which runs them in a
+# network namespace of its own, never in the machine's).
 #
 # Runs before every `npm test`, so it does nothing (and needs no root) when every program already
 # works. Otherwise it installs the missing Debian packages with apt-get, as root or through sudo.
 #
-# The packages ship system services (transmission-daemon, opentracker) that would listen on all
-# interfaces and reach public hosts. A temporary /usr/sbin/policy-rc.d forbids every service start
-# during the install, so only the tests' own loopback-only instances ever run.
+# The packages ship system services (transmission-daemon, opentracker, miniupnpd) that would listen
+# on all interfaces, reach public hosts or change the firewall. A temporary /usr/sbin/policy-rc.d
+# forbids every service start during the install, so only the tests' own instances ever run.
 set -eu
 
 PYTHON=/usr/bin/python3
@@ -21,7 +23,10 @@ transmission-daemon:transmission-daemon --version
 aria2:aria2c --version
 opentracker:command -v opentracker
 mktorrent:command -v mktorrent
-chromium:test -x /usr/bin/chromium"
+chromium:test -x /usr/bin/chromium
+miniupnpd-nftables:test -x /usr/sbin/miniupnpd
+nftables:test -x /usr/sbin/nft
+iproute2:test -x /usr/sbin/ip || test -x /bin/ip"
 
 usable() {
   sh -c "$1" >/dev/null 2>&1

@@ -36,8 +36,11 @@ export interface FlagSpec<K extends FlagKind = FlagKind> {
    * flag, like a bool, takes a value only in the `=` form and never consumes the next argument.
    */
   readonly optionalValue?: string;
-  /** Refuses a parsed value by throwing a ConfluenceError; it is reported as a FlagError. */
-  check?(value: FlagValueTypes[K]): void;
+  /**
+   * Refuses a parsed value by throwing a ConfluenceError; it is reported as a FlagError. A
+   * repeatable flag's values are checked one at a time.
+   */
+  check?(value: K extends 'strings' ? string : FlagValueTypes[K]): void;
 }
 
 /** A command line we cannot accept. Exit status 2, as Go's flag package and confluence use. */

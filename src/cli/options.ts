@@ -52,6 +52,7 @@ export interface ServiceOptions {
   lsd: boolean;
   overrideTrackers: boolean;
   uPnPPortForwarding: boolean;
+  uPnPGateway: string[];
   cacheCapacity: number;
   unlimitedCache: boolean;
   fileDir: string;
@@ -216,9 +217,23 @@ const FLAGS: { readonly [K in keyof ServiceOptions]: FlagSpec<KindOf<ServiceOpti
     name: 'uPnPPortForwarding',
     kind: 'bool',
     default: false,
-    usage: 'port forwarding with UPnP/NAT-PMP (not available in this build: setting it is an error)',
-    check: (on) => {
-      if (on) throw new FlagError('UPnP/NAT-PMP port forwarding is not available in this build');
+    usage:
+      'ask the UPnP internet gateways of the local network (found by an SSDP search) to forward the BitTorrent port, TCP and UDP',
+  },
+  uPnPGateway: {
+    name: 'uPnPGateway',
+    kind: 'strings',
+    default: [],
+    usage:
+      "with -uPnPPortForwarding: a gateway's device description URL (http://192.168.1.1:5000/rootDesc.xml) to use instead of searching; repeat for several",
+    check: (u) => {
+      let url: URL;
+      try {
+        url = new URL(u);
+      } catch {
+        throw new FlagError('not a URL');
+      }
+      if (url.protocol !== 'http:') throw new FlagError('not an http URL');
     },
   },
   cacheCapacity: {

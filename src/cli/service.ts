@@ -58,6 +58,11 @@ export async function startService(o: ServiceOptions, logger?: Logger): Promise<
       ? { dht: { bootstrap: o.dhtBootstrap, ...(dhtPublicIp ? { publicIp: dhtPublicIp } : {}) } }
       : {}),
     ...(o.lsd ? { lsd: {} } : {}),
+    ...(o.uPnPPortForwarding
+      ? {
+          portForwarding: o.uPnPGateway.length > 0 ? { gateways: o.uPnPGateway.map((u) => new URL(u)) } : {},
+        }
+      : {}),
     deleteOnDrop: o.fileDir !== '' && o.deleteFileDirOnDrop,
     store: storage.pieces,
     metainfo: storage.metainfo,

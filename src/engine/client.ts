@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { createServer, type Server } from 'node:net';
+import { createServer, isIPv4, type Server } from 'node:net';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
@@ -16,6 +16,7 @@ import { Announcer } from '../discovery/announcer.js';
 import { Dht } from '../discovery/dht.js';
 import { Lsd, type LsdGroup } from '../discovery/lsd.js';
 import type { PeerAddress } from '../discovery/peer-address.js';
+import { PortForwarder, type PortForwardingStatus } from '../discovery/port-forwarding.js';
 import { ConfluenceError, InternalError, throwIfAborted } from '../errors.js';
 import type { PieceIndex } from '../metainfo/geometry.js';
 import type { TorrentInfo } from '../metainfo/info.js';
@@ -71,6 +72,8 @@ export interface ClientOptions {
   readonly dht?: { readonly bootstrap: readonly string[]; readonly publicIp?: string };
   /** Local Service Discovery (BEP 14), when on; `groups` replaces the multicast groups (tests). */
   readonly lsd?: { readonly groups?: readonly LsdGroup[] };
+  /** UPnP port forwarding, when on; `gateways` replaces the SSDP search with these descriptions. */
+  readonly portForwarding?: { readonly gateways?: readonly URL[] };
   /** Trackers from cached metainfo and magnets are ignored: only the implicit ones are used. */
   readonly overrideTrackers?: boolean;
   /** Peer exchange (BEP 11); default on. */
@@ -142,6 +145,7 @@ export class Client extends EventEmitter<ClientEvents> {
   #utp: UtpTransport | undefined;
   #dht: Dht | undefined;
   #lsd: Lsd | undefined;
+  #portForwarder: PortForwarder | undefined;
   #port = 0;
   #peerCount = 0;
   #state: 'new' | 'started' | 'closed' = 'new';
@@ -201,6 +205,27 @@ export class Client extends EventEmitter<ClientEvents> {
       await lsd.start(opts);
       this.#lsd = lsd;
     }
+    if (this.#o.portForwarding) this.#startPortForwarding(this.#o.portForwarding.gateways);
+  }
+
+  #startPortForwarding(gateways: readonly URL[] | undefined): void {
+    const udp = this.#utp !== undefined || this.#dht !== undefined;
+    const host = this.#o.listenHost;
+    const forwarder = new PortForwarder({
+      port: this.#port,
+      ...(host !== undefined && isIPv4(host) && host !== '0.0.0.0' ? { internalHost: host } : {}),
+      protocols: udp ? ['TCP', 'UDP'] : ['TCP'],
+      ...(gateways ? { gateways } : {}),
+      clock: this.clock,
+    });
+    forwarder.on('mapping:added', ({ gateway, mapping, externalIp }) =>
+      this.#log.info({ gateway, ...mapping, externalIp }, 'port forwarded'),
+    );
+    forwarder.on('mapping:failed', ({ gateway, error }) =>
+      this.#log.warn({ gateway, err: error }, 'port forwarding failed'),
+    );
+    forwarder.start();
+    this.#portForwarder = forwarder;
   }
 
   /**
@@ -252,6 +277,11 @@ export class Client extends EventEmitter<ClientEvents> {
   /** The DHT's figures for status pages, or undefined without a DHT. */
   dhtStats(): ReturnType<Dht['stats']> | undefined {
     return this.#dht?.stats();
+  }
+
+  /** Undefined when -uPnPPortForwarding is off. */
+  portForwardingStatus(): PortForwardingStatus | undefined {
+    return this.#portForwarder?.status();
   }
 
   /** BEP 44 get through the DHT. */
@@ -415,6 +445,7 @@ export class Client extends EventEmitter<ClientEvents> {
     await Promise.allSettled([...this.#torrents.keys()].map((ih) => this.#drop(ih)));
     await closed;
     this.#lsd?.close();
+    await this.#portForwarder?.close();
     await this.#dht?.close().catch((e: unknown) => this.#log.warn({ err: e }, 'DHT close'));
     await this.#utp?.close();
     await this.#store.close();

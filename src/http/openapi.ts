@@ -604,12 +604,41 @@ const SCHEMAS: Readonly<Record<string, Schema>> = {
       description: 'One torrent; the info-derived keys appear once the info is known.',
     },
   ),
+  PortForwarding: object(
+    {
+      state: { enum: ['searching', 'ready', 'closed'] },
+      port: INTEGER,
+      gateways: {
+        type: 'array',
+        items: object(
+          {
+            location: { ...STRING, description: "The gateway's device description URL." },
+            externalIp: STRING,
+            mappings: {
+              type: 'array',
+              items: object({
+                protocol: { enum: ['TCP', 'UDP'] },
+                externalPort: INTEGER,
+                internalHost: STRING,
+                internalPort: INTEGER,
+                leaseSeconds: { ...INTEGER, description: '0: permanent.' },
+              }),
+            },
+            error: { ...STRING, description: 'Why the last attempt with this gateway failed.' },
+          },
+          { optional: ['externalIp', 'error'] },
+        ),
+      },
+    },
+    { description: '-uPnPPortForwarding: the gateways found and what each forwards to us.' },
+  ),
   Status: object(
     {
       httpAddress: STRING,
       peerPort: INTEGER,
       peerId: { ...STRING, description: 'The 20-byte peer id as latin1 text.' },
       dht: nullable(schema('DhtStats')),
+      portForwarding: nullable(schema('PortForwarding')),
       totals: schema('ClientTotals'),
       peers: INTEGER,
       store: schema('StoreStats'),

@@ -3,6 +3,7 @@
  * `?format=json` or `Accept: application/json` (the same information).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { PortForwardingStatus } from '../discovery/port-forwarding.js';
 import type { Client, ClientTotals } from '../engine/client.js';
 import type { TorrentSnapshot } from '../engine/torrent.js';
 import type { StoreStats } from '../storage/piece-store.js';
@@ -19,6 +20,7 @@ export interface ServiceStatus {
   readonly peerPort: number;
   readonly peerId: string;
   readonly dht: object | null;
+  readonly portForwarding: PortForwardingStatus | null;
   readonly totals: ClientTotals;
   readonly peers: number;
   readonly store: StoreStats;
@@ -32,6 +34,7 @@ export function statusJson(ctx: StatusContext): ServiceStatus {
     peerPort: c.port,
     peerId: c.peerId.toString('latin1'),
     dht: ctx.dht?.() ?? null,
+    portForwarding: c.portForwardingStatus() ?? null,
     totals: c.totals(),
     peers: c.peerCount,
     store: c.storeStats(),
@@ -56,6 +59,18 @@ export function serveStatus(
   res.end(req.method === 'HEAD' ? undefined : body);
 }
 
+function portForwardingLine(p: PortForwardingStatus): string {
+  if (p.gateways.length === 0) return p.state === 'searching' ? 'searching' : 'no gateway';
+  return p.gateways
+    .map((g) => {
+      const mapped = g.mappings
+        .map((m) => `${m.protocol} ${g.externalIp ?? '?'}:${m.externalPort}`)
+        .join(', ');
+      return `${g.location} ${mapped || 'nothing mapped'}${g.error ? ` (${g.error})` : ''}`;
+    })
+    .join('; ');
+}
+
 function statusText(s: ServiceStatus): string {
   const c = s;
   const lines = [
@@ -63,6 +78,7 @@ function statusText(s: ServiceStatus): string {
     `Listen port: ${c.peerPort}`,
     `Peer ID: ${JSON.stringify(c.peerId)}`,
     `DHT: ${c.dht ? JSON.stringify(c.dht) : 'off'}`,
+    `Port forwarding: ${c.portForwarding ? portForwardingLine(c.portForwarding) : 'off'}`,
     `Peers: ${c.peers}`,
     `Totals: ${Object.entries(c.totals)
       .map(([k, v]) => `${k} ${v}`)

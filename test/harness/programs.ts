@@ -14,7 +14,16 @@ import { PeerProgramMissingError } from './errors.js';
 export const PYTHON = '/usr/bin/python3';
 export const INSTALL_HINT = 'run `sh scripts/install-peers.sh` (as root, or with sudo)';
 
-export type Program = 'transmission-daemon' | 'aria2c' | 'mktorrent' | 'opentracker' | 'setpriv';
+export type Program =
+  | 'transmission-daemon'
+  | 'aria2c'
+  | 'mktorrent'
+  | 'opentracker'
+  | 'setpriv'
+  | 'unshare'
+  | 'ip'
+  | 'nft'
+  | 'miniupnpd';
 
 /** Lookups by program and PATH: a changed PATH is searched again. */
 const found = new Map<string, Promise<string>>();

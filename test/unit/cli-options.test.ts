@@ -59,6 +59,7 @@ describe('parseServiceArgs', () => {
       lsd: false,
       overrideTrackers: false,
       uPnPPortForwarding: false,
+      uPnPGateway: [],
       cacheCapacity: 10 * 1024 ** 3,
       unlimitedCache: false,
       fileDir: '',
@@ -110,6 +111,7 @@ describe('parseServiceArgs', () => {
       lsd: false,
       overrideTrackers: false,
       uPnPPortForwarding: false,
+      uPnPGateway: [],
       cacheCapacity: 10 * 1024 ** 3,
       unlimitedCache: false,
       fileDir: '',
@@ -233,6 +235,18 @@ describe('parseServiceArgs: help', () => {
       assert.ok(line?.endsWith(shown!), `${name}: ${line}`);
     }
   });
+  it('takes -uPnPPortForwarding and http -uPnPGateway URLs, refusing others', () => {
+    const o = options(['-uPnPPortForwarding', '-uPnPGateway=http://192.168.1.1:5000/rootDesc.xml']);
+    assert.equal(o.uPnPPortForwarding, true);
+    assert.deepEqual(o.uPnPGateway, ['http://192.168.1.1:5000/rootDesc.xml']);
+    for (const bad of ['-uPnPGateway=nope', '-uPnPGateway=https://192.168.1.1/rootDesc.xml']) {
+      assert.throws(
+        () => options([bad]),
+        (e: FlagError) => e.code === 'ERR_FLAG' && /uPnPGateway/.test(e.message),
+      );
+    }
+  });
+
   it('describes -dht as the peer source for bare magnets', () => {
     const line = text.split('\n').find((l) => l.startsWith('  -dht '));
     assert.match(line ?? '', /mainline DHT: find peers/);
