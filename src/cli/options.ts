@@ -3,7 +3,7 @@
  * typed against ServiceOptions, so a new flag is one field there plus one entry in FLAGS, and the
  * compiler rejects a table that does not match the interface.
  */
-import { isIP } from 'node:net';
+import { isIP, isIPv4 } from 'node:net';
 import { isAbsolute, join } from 'node:path';
 import { DEFAULT_DHT_BOOTSTRAP } from '../discovery/dht.js';
 import { DEFAULT_MAX_REQUESTS_PER_CLIENT } from '../http/client-limits.js';
@@ -53,6 +53,7 @@ export interface ServiceOptions {
   overrideTrackers: boolean;
   uPnPPortForwarding: boolean;
   uPnPGateway: string[];
+  natPmpGateway: string;
   cacheCapacity: number;
   unlimitedCache: boolean;
   fileDir: string;
@@ -218,7 +219,7 @@ const FLAGS: { readonly [K in keyof ServiceOptions]: FlagSpec<KindOf<ServiceOpti
     kind: 'bool',
     default: false,
     usage:
-      'ask the UPnP internet gateways of the local network (found by an SSDP search) to forward the BitTorrent port, TCP and UDP',
+      "ask the gateways of the local network to forward the BitTorrent port, TCP and UDP: UPnP (found by an SSDP search) and NAT-PMP (the default route's gateway)",
   },
   uPnPGateway: {
     name: 'uPnPGateway',
@@ -234,6 +235,16 @@ const FLAGS: { readonly [K in keyof ServiceOptions]: FlagSpec<KindOf<ServiceOpti
         throw new FlagError('not a URL');
       }
       if (url.protocol !== 'http:') throw new FlagError('not an http URL');
+    },
+  },
+  natPmpGateway: {
+    name: 'natPmpGateway',
+    kind: 'string',
+    default: '',
+    usage:
+      "with -uPnPPortForwarding: the NAT-PMP gateway's IPv4 address, instead of the default route's gateway",
+    check: (ip) => {
+      if (ip !== '' && !isIPv4(ip)) throw new FlagError('not an IPv4 address');
     },
   },
   cacheCapacity: {

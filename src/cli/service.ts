@@ -60,7 +60,10 @@ export async function startService(o: ServiceOptions, logger?: Logger): Promise<
     ...(o.lsd ? { lsd: {} } : {}),
     ...(o.uPnPPortForwarding
       ? {
-          portForwarding: o.uPnPGateway.length > 0 ? { gateways: o.uPnPGateway.map((u) => new URL(u)) } : {},
+          portForwarding: {
+            ...(o.uPnPGateway.length > 0 ? { upnpGateways: o.uPnPGateway.map((u) => new URL(u)) } : {}),
+            ...(o.natPmpGateway ? { natPmpGateway: o.natPmpGateway } : {}),
+          },
         }
       : {}),
     deleteOnDrop: o.fileDir !== '' && o.deleteFileDirOnDrop,

@@ -72,8 +72,8 @@ export interface ClientOptions {
   readonly dht?: { readonly bootstrap: readonly string[]; readonly publicIp?: string };
   /** Local Service Discovery (BEP 14), when on; `groups` replaces the multicast groups (tests). */
   readonly lsd?: { readonly groups?: readonly LsdGroup[] };
-  /** UPnP port forwarding, when on; `gateways` replaces the SSDP search with these descriptions. */
-  readonly portForwarding?: { readonly gateways?: readonly URL[] };
+  /** Port forwarding, when on: UPnP gateways instead of an SSDP search; the NAT-PMP gateway. */
+  readonly portForwarding?: { readonly upnpGateways?: readonly URL[]; readonly natPmpGateway?: string };
   /** Trackers from cached metainfo and magnets are ignored: only the implicit ones are used. */
   readonly overrideTrackers?: boolean;
   /** Peer exchange (BEP 11); default on. */
@@ -205,17 +205,17 @@ export class Client extends EventEmitter<ClientEvents> {
       await lsd.start(opts);
       this.#lsd = lsd;
     }
-    if (this.#o.portForwarding) this.#startPortForwarding(this.#o.portForwarding.gateways);
+    if (this.#o.portForwarding) this.#startPortForwarding(this.#o.portForwarding);
   }
 
-  #startPortForwarding(gateways: readonly URL[] | undefined): void {
+  #startPortForwarding(gateways: NonNullable<ClientOptions['portForwarding']>): void {
     const udp = this.#utp !== undefined || this.#dht !== undefined;
     const host = this.#o.listenHost;
     const forwarder = new PortForwarder({
       port: this.#port,
       ...(host !== undefined && isIPv4(host) && host !== '0.0.0.0' ? { internalHost: host } : {}),
       protocols: udp ? ['TCP', 'UDP'] : ['TCP'],
-      ...(gateways ? { gateways } : {}),
+      ...gateways,
       clock: this.clock,
     });
     forwarder.on('mapping:added', ({ gateway, mapping, externalIp }) =>

@@ -612,7 +612,8 @@ const SCHEMAS: Readonly<Record<string, Schema>> = {
         type: 'array',
         items: object(
           {
-            location: { ...STRING, description: "The gateway's device description URL." },
+            kind: { enum: ['upnp', 'natpmp'] },
+            location: { ...STRING, description: 'UPnP: the device description URL; NAT-PMP: host:port.' },
             externalIp: STRING,
             mappings: {
               type: 'array',

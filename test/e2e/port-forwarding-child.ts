@@ -45,7 +45,7 @@ const CONF = `ext_ifname=lo
 listening_ip=lo
 port=${GATEWAY_PORT}
 enable_upnp=yes
-enable_natpmp=no
+enable_natpmp=yes
 ext_ip=${GATEWAY_EXTERNAL_IP}
 secure_mode=no
 notify_interval=600
@@ -63,6 +63,9 @@ export interface PortForwardingReport {
   readonly status: unknown;
   readonly rulesWhileRunning: string;
   readonly rulesAfterClose: string;
+  readonly natPmpStatus: unknown;
+  readonly natPmpRules: string;
+  readonly natPmpRulesAfterClose: string;
   readonly badGatewayStatus: unknown;
   readonly badGatewayHealthy: boolean;
 }
@@ -109,6 +112,29 @@ async function main(dir: string): Promise<void> {
     }
     const rulesAfterClose = (await run('nft', CHAIN)).stdout;
 
+    // NAT-PMP alone: no UPnP gateway is named, and the SSDP search finds none in the namespace.
+    const natPmp = await startTestService({
+      disableTrackers: true,
+      peerHost: PEER_HOST,
+      args: ['-uPnPPortForwarding', '-natPmpGateway=127.0.0.1'],
+    });
+    let natPmpStatus: unknown;
+    let natPmpRules: string;
+    try {
+      await pollUntil(
+        async () => (await statusOf(natPmp.url)).portForwarding.state === 'ready' || undefined,
+        {
+          timeoutMs: 15_000,
+          what: 'NAT-PMP port forwarding is ready',
+        },
+      );
+      natPmpStatus = (await statusOf(natPmp.url)).portForwarding;
+      natPmpRules = (await run('nft', CHAIN)).stdout;
+    } finally {
+      await natPmp.close();
+    }
+    const natPmpRulesAfterClose = (await run('nft', CHAIN)).stdout;
+
     const bad = await startTestService({
       disableTrackers: true,
       peerHost: PEER_HOST,
@@ -131,6 +157,9 @@ async function main(dir: string): Promise<void> {
       status,
       rulesWhileRunning,
       rulesAfterClose,
+      natPmpStatus,
+      natPmpRules,
+      natPmpRulesAfterClose,
       badGatewayStatus,
       badGatewayHealthy,
     };

@@ -1,5 +1,5 @@
 /**
- * -uPnPPortForwarding against a real UPnP internet gateway: miniupnpd, with its nftables tables,
+ * -uPnPPortForwarding against a real gateway (UPnP IGD and NAT-PMP): miniupnpd, with its nftables tables,
  * in a network namespace of its own (port-forwarding-child.ts), so the test changes no firewall
  * of the machine and nothing it sends can leave. The service maps its BitTorrent port (TCP and
  * UDP) on the gateway, shows the mappings in /status, and deletes them when it stops; a gateway
@@ -22,8 +22,8 @@ import {
 
 const CHILD = join(import.meta.dirname, 'port-forwarding-child.js');
 
-describe('UPnP port forwarding with miniupnpd', () => {
-  test('maps TCP and UDP, shows them in /status, deletes them on close; a bad gateway is only reported', async () => {
+describe('port forwarding (UPnP and NAT-PMP) with miniupnpd', () => {
+  test('maps TCP and UDP over UPnP and over NAT-PMP, shows them in /status, deletes them on close; a bad gateway is only reported', async () => {
     for (const p of ['unshare', 'ip', 'nft', 'miniupnpd'] as const) await requireProgram(p);
     const dir = await mkdtemp(join(tmpdir(), 'confluence-ts-upnp-'));
     try {
@@ -34,12 +34,14 @@ describe('UPnP port forwarding with miniupnpd', () => {
       );
       const report = JSON.parse(stdout.trim().split('\n').at(-1)!) as PortForwardingReport;
       const port = report.peerPort;
+      const dotted = PEER_HOST.replaceAll('.', '\\.');
       assert.ok(port > 0);
       assert.deepEqual(report.status, {
         state: 'ready',
         port,
         gateways: [
           {
+            kind: 'upnp',
             location: `http://127.0.0.1:${GATEWAY_PORT}/rootDesc.xml`,
             externalIp: GATEWAY_EXTERNAL_IP,
             mappings: [
@@ -63,9 +65,29 @@ describe('UPnP port forwarding with miniupnpd', () => {
       });
       const rules = report.rulesWhileRunning.split('\n').filter((l) => l.includes('dnat'));
       assert.equal(rules.length, 2, report.rulesWhileRunning);
-      for (const r of rules)
-        assert.match(r, new RegExp(`dport ${port} dnat ip to ${PEER_HOST.replaceAll('.', '\\.')}:${port}`));
+      for (const r of rules) assert.match(r, new RegExp(`dport ${port} dnat ip to ${dotted}:${port}`));
       assert.doesNotMatch(report.rulesAfterClose, /dnat/, 'the mappings are deleted when the service stops');
+
+      const natPmp = report.natPmpStatus as { state: string; port: number; gateways: unknown[] };
+      assert.deepEqual(natPmp.gateways, [
+        {
+          kind: 'natpmp',
+          location: '127.0.0.1:5351',
+          externalIp: GATEWAY_EXTERNAL_IP,
+          mappings: ['TCP', 'UDP'].map((protocol) => ({
+            protocol,
+            externalPort: natPmp.port,
+            internalHost: PEER_HOST,
+            internalPort: natPmp.port,
+            leaseSeconds: 3600,
+          })),
+        },
+      ]);
+      const natPmpRules = report.natPmpRules.split('\n').filter((l) => l.includes('dnat'));
+      assert.equal(natPmpRules.length, 2, report.natPmpRules);
+      for (const r of natPmpRules)
+        assert.match(r, new RegExp(`dport ${natPmp.port} dnat ip to ${dotted}:${natPmp.port}`));
+      assert.doesNotMatch(report.natPmpRulesAfterClose, /dnat/);
 
       const bad = report.badGatewayStatus as {
         state: string;

@@ -60,6 +60,7 @@ describe('parseServiceArgs', () => {
       overrideTrackers: false,
       uPnPPortForwarding: false,
       uPnPGateway: [],
+      natPmpGateway: '',
       cacheCapacity: 10 * 1024 ** 3,
       unlimitedCache: false,
       fileDir: '',
@@ -112,6 +113,7 @@ describe('parseServiceArgs', () => {
       overrideTrackers: false,
       uPnPPortForwarding: false,
       uPnPGateway: [],
+      natPmpGateway: '',
       cacheCapacity: 10 * 1024 ** 3,
       unlimitedCache: false,
       fileDir: '',
@@ -235,10 +237,12 @@ describe('parseServiceArgs: help', () => {
       assert.ok(line?.endsWith(shown!), `${name}: ${line}`);
     }
   });
-  it('takes -uPnPPortForwarding and http -uPnPGateway URLs, refusing others', () => {
+  it('takes -uPnPPortForwarding, http -uPnPGateway URLs and an IPv4 -natPmpGateway, refusing others', () => {
     const o = options(['-uPnPPortForwarding', '-uPnPGateway=http://192.168.1.1:5000/rootDesc.xml']);
     assert.equal(o.uPnPPortForwarding, true);
     assert.deepEqual(o.uPnPGateway, ['http://192.168.1.1:5000/rootDesc.xml']);
+    assert.equal(options(['-natPmpGateway=192.168.1.1']).natPmpGateway, '192.168.1.1');
+    assert.match(flagError(['-natPmpGateway=fe80::1']).message, /natPmpGateway/);
     for (const bad of ['-uPnPGateway=nope', '-uPnPGateway=https://192.168.1.1/rootDesc.xml']) {
       assert.throws(
         () => options([bad]),
