@@ -3,7 +3,7 @@
  * typed against ServiceOptions, so a new flag is one field there plus one entry in FLAGS, and the
  * compiler rejects a table that does not match the interface.
  */
-import { isIP, isIPv4 } from 'node:net';
+import { isIP, isIPv4, isIPv6 } from 'node:net';
 import { isAbsolute, join } from 'node:path';
 import { DEFAULT_DHT_BOOTSTRAP } from '../discovery/dht.js';
 import { DEFAULT_MAX_REQUESTS_PER_CLIENT } from '../http/client-limits.js';
@@ -189,15 +189,20 @@ const FLAGS: { readonly [K in keyof ServiceOptions]: FlagSpec<KindOf<ServiceOpti
     name: 'publicIp4',
     kind: 'string',
     default: '',
-    usage: 'public IPv4 address (never looked up over the network)',
-    check: checkIp,
+    usage:
+      'public IPv4 address, told to trackers and the source of the DHT node id (never looked up over the network)',
+    check: (ip) => {
+      if (ip !== '' && !isIPv4(ip)) throw new FlagError('not an IPv4 address');
+    },
   },
   publicIp6: {
     name: 'publicIp6',
     kind: 'string',
     default: '',
-    usage: 'public IPv6 address (never looked up over the network)',
-    check: checkIp,
+    usage: 'public IPv6 address, told to trackers (never looked up over the network)',
+    check: (ip) => {
+      if (ip !== '' && !isIPv6(ip)) throw new FlagError('not an IPv6 address');
+    },
   },
   pex: { name: 'pex', kind: 'bool', default: true, usage: 'peer exchange (BEP 11)' },
   tcpPeers: { name: 'tcpPeers', kind: 'bool', default: true, usage: 'connect to peers over TCP' },

@@ -58,6 +58,8 @@ export async function startService(o: ServiceOptions, logger?: Logger): Promise<
       ? { dht: { bootstrap: o.dhtBootstrap, ...(dhtPublicIp ? { publicIp: dhtPublicIp } : {}) } }
       : {}),
     ...(o.lsd ? { lsd: {} } : {}),
+    ...(o.publicIp4 ? { publicIp4: o.publicIp4 } : {}),
+    ...(o.publicIp6 ? { publicIp6: o.publicIp6 } : {}),
     ...(o.uPnPPortForwarding
       ? {
           portForwarding: {

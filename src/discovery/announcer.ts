@@ -76,6 +76,9 @@ export interface AnnouncerOptions {
   infoHash: InfoHash;
   peerId: Buffer;
   port: number;
+  /** Our public addresses, told to trackers (BEP 7). */
+  publicIp4?: string;
+  publicIp6?: string;
   /** Read at every announce. */
   stats: () => { uploaded: number; downloaded: number; left: number };
   clock?: Clock;
@@ -387,6 +390,8 @@ export class Announcer extends EventEmitter<AnnouncerEvents> {
       numWant: event === 'stopped' ? 0 : (this.#opts.numWant ?? DEFAULT_NUM_WANT),
       key: this.#key,
       ...(event !== undefined && { event }),
+      ...(this.#opts.publicIp4 !== undefined && { publicIp4: this.#opts.publicIp4 }),
+      ...(this.#opts.publicIp6 !== undefined && { publicIp6: this.#opts.publicIp6 }),
     };
     const options = {
       signal,

@@ -37,7 +37,8 @@ declare module 'bittorrent-dht' {
     constructor(opts: ClientOptions);
     readonly nodeId: Buffer;
     readonly nodes: { count(): number; toArray(): Contact[] };
-    addNode(node: Required<Contact>): void;
+    /** Without an id the node is pinged first and added if it answers. */
+    addNode(node: Contact | Required<Contact>): void;
     announce(infoHash: Buffer, port: number, cb: (err?: Error | null) => void): void;
     lookup(infoHash: Buffer, cb: (err?: Error | null) => void): () => void;
     get(

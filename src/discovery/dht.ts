@@ -68,6 +68,8 @@ export const MAX_DHT_CONCURRENT_SEARCHES = 8;
 /** Searches waiting for a slot; a lookup beyond this is dropped (lookups are best effort). */
 export const MAX_DHT_QUEUED_SEARCHES = MAX_DHT_TRACKED_TORRENTS + 64;
 export const MAX_DHT_CONCURRENT_GETS = 64;
+/** Nodes learned from peers' PORT messages (BEP 5) that we ping per minute; more are ignored. */
+export const MAX_DHT_NODE_HINTS_PER_MINUTE = 60;
 /** Peers other nodes announced to us, all infohashes together; each expires after the TTL. */
 export const MAX_DHT_STORED_PEERS = 10_000;
 export const DHT_STORED_PEER_TTL_MS = 30 * 60_000;
@@ -115,6 +117,8 @@ export interface DhtStats {
   readonly lookups: number;
   /** announce_peer queries other nodes sent us that we stored. */
   readonly announcesReceived: number;
+  /** Nodes that peers told us of in PORT messages (BEP 5) and that we pinged. */
+  readonly nodeHints: number;
   readonly guard: KrpcGuardStats;
 }
 
@@ -146,6 +150,9 @@ export class Dht extends EventEmitter<DhtEvents> {
   readonly #clock: Clock;
   readonly #guard: KrpcGuard;
   #phase: Phase = 'new';
+  #hints = 0;
+  #nodeHints = 0;
+  #hintWindowStart = Number.NEGATIVE_INFINITY;
   #starting: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
   #lib: DHT | undefined;
@@ -340,6 +347,26 @@ export class Dht extends EventEmitter<DhtEvents> {
     });
   }
 
+  /**
+   * A peer's PORT message (BEP 5) says it runs a DHT node at `host:port`: ping it, and add it to
+   * the routing table if it answers. IPv4 only (the node is); at most
+   * MAX_DHT_NODE_HINTS_PER_MINUTE, so peers cannot make us ping at will.
+   */
+  nodeHint(host: string, port: number): void {
+    const lib = this.#lib;
+    const v4 = host.startsWith('::ffff:') ? host.slice(7) : host;
+    if (lib === undefined || this.#phase !== 'running' || !isIPv4(v4) || port < 1 || port > 0xffff) return;
+    const now = this.#clock.now();
+    if (now - this.#hintWindowStart >= 60_000) {
+      this.#hintWindowStart = now;
+      this.#hints = 0;
+    }
+    if (this.#hints >= MAX_DHT_NODE_HINTS_PER_MINUTE) return;
+    this.#hints++;
+    this.#nodeHints++;
+    lib.addNode({ host: v4, port });
+  }
+
   stats(): DhtStats {
     return {
       nodes: this.#lib?.nodes.count() ?? 0,
@@ -349,6 +376,7 @@ export class Dht extends EventEmitter<DhtEvents> {
       announced: this.#announced,
       lookups: this.#lookups,
       announcesReceived: this.#announcesReceived,
+      nodeHints: this.#nodeHints,
       guard: this.#guard.stats(),
     };
   }

@@ -52,6 +52,8 @@ export function buildHttpAnnounceUrl(tracker: URL, p: AnnounceParams): string {
     `key=${(p.key >>> 0).toString(16).padStart(8, '0')}`,
   ];
   if (p.event !== undefined) fields.push(`event=${p.event}`);
+  if (p.publicIp4 !== undefined) fields.push(`ipv4=${encodeURIComponent(p.publicIp4)}`);
+  if (p.publicIp6 !== undefined) fields.push(`ipv6=${encodeURIComponent(p.publicIp6)}`);
   return `${base}${sep}${fields.join('&')}`;
 }
 

@@ -25,6 +25,9 @@ export interface AnnounceParams {
   readonly numWant?: number;
   /** uint32 that lets the tracker recognise us across IP changes; constant per torrent session. */
   readonly key: number;
+  /** Our public addresses (-publicIp4/-publicIp6), sent as BEP 7 `ipv4=`/`ipv6=` (UDP: IPv4 only). */
+  readonly publicIp4?: string;
+  readonly publicIp6?: string;
 }
 
 export interface AnnounceResult {

@@ -3,6 +3,7 @@
  * All integers are big-endian; every reply is length-checked before a field is read.
  */
 
+import { InternalError } from '../errors.js';
 import { infoHashBytes } from '../metainfo/infohash.js';
 import type { PeerAddress } from './peer-address.js';
 import { parseCompactPeers, parseCompactPeers6 } from './peer-address.js';
@@ -50,6 +51,14 @@ export function encodeConnectRequest(transactionId: number): Buffer {
   return b;
 }
 
+function ipv4ToUint32(ip: string): number {
+  const parts = ip.split('.').map(Number);
+  if (parts.length !== 4 || parts.some((n) => !Number.isInteger(n) || n < 0 || n > 255)) {
+    throw new InternalError(`announce of IPv4 address ${JSON.stringify(ip)}`);
+  }
+  return parts.reduce((acc, n) => acc * 256 + n, 0);
+}
+
 export function encodeAnnounceRequest(
   connectionId: bigint,
   transactionId: number,
@@ -65,7 +74,8 @@ export function encodeAnnounceRequest(
   b.writeBigUInt64BE(BigInt(p.left), 64);
   b.writeBigUInt64BE(BigInt(p.uploaded), 72);
   b.writeUInt32BE(EVENT_CODE[p.event ?? 'none'], 80);
-  b.writeUInt32BE(0, 84); // IP: 0 = the sender's address
+  // IP: 0 = the sender's address.
+  b.writeUInt32BE(p.publicIp4 === undefined ? 0 : ipv4ToUint32(p.publicIp4), 84);
   b.writeUInt32BE(p.key >>> 0, 88);
   b.writeInt32BE(p.numWant ?? DEFAULT_NUM_WANT, 92);
   b.writeUInt16BE(p.port, 96);

@@ -39,7 +39,6 @@ import { TorrentRef } from './torrent-ref.js';
 export const PEER_ID_PREFIX = '-CT0001-';
 /** Bytes copied at once when importing local data into the store. */
 const IMPORT_CHUNK_BYTES = 1024 * 1024;
-const EXTENSIONS: PeerExtensions = { extended: true, fast: true, dht: false };
 
 /** Binding TCP and UDP on one free port number: tries before giving up. */
 const LISTEN_ATTEMPTS = 5;
@@ -72,6 +71,9 @@ export interface ClientOptions {
   readonly dht?: { readonly bootstrap: readonly string[]; readonly publicIp?: string };
   /** Local Service Discovery (BEP 14), when on; `groups` replaces the multicast groups (tests). */
   readonly lsd?: { readonly groups?: readonly LsdGroup[] };
+  /** Our public addresses, told to trackers (-publicIp4, -publicIp6; never looked up). */
+  readonly publicIp4?: string;
+  readonly publicIp6?: string;
   /** Port forwarding, when on: UPnP gateways instead of an SSDP search; the NAT-PMP gateway. */
   readonly portForwarding?: { readonly upnpGateways?: readonly URL[]; readonly natPmpGateway?: string };
   /** Trackers from cached metainfo and magnets are ignored: only the implicit ones are used. */
@@ -146,6 +148,8 @@ export class Client extends EventEmitter<ClientEvents> {
   #dht: Dht | undefined;
   #lsd: Lsd | undefined;
   #portForwarder: PortForwarder | undefined;
+  /** The DHT bit tells peers to send us their DHT port (BEP 5). */
+  readonly #extensions: PeerExtensions;
   #port = 0;
   #peerCount = 0;
   #state: 'new' | 'started' | 'closed' = 'new';
@@ -165,6 +169,7 @@ export class Client extends EventEmitter<ClientEvents> {
     this.#log = o.logger;
     this.#store = o.store ?? new PieceCache({ dir: join(o.dataDir, 'pieces') });
     this.#metainfo = o.metainfo ?? new MetainfoCache({ dir: join(o.dataDir, 'torrents') });
+    this.#extensions = { extended: true, fast: true, dht: o.dht !== undefined };
   }
 
   get port(): number {
@@ -541,7 +546,7 @@ export class Client extends EventEmitter<ClientEvents> {
         dialPeer(address, {
           infoHash,
           peerId: this.peerId,
-          extensions: EXTENSIONS,
+          extensions: this.#extensions,
           encryption: this.#o.encryption ?? 'prefer-plain',
           tcp: this.#o.tcpPeers !== false,
           utp: this.#utp,
@@ -556,6 +561,8 @@ export class Client extends EventEmitter<ClientEvents> {
               infoHash,
               peerId: this.peerId,
               port: this.#port,
+              ...(this.#o.publicIp4 ? { publicIp4: this.#o.publicIp4 } : {}),
+              ...(this.#o.publicIp6 ? { publicIp6: this.#o.publicIp6 } : {}),
               stats,
               clock: this.clock,
               ...(this.#o.trackerRetryBaseMs !== undefined
@@ -564,6 +571,8 @@ export class Client extends EventEmitter<ClientEvents> {
             }),
       mayConnect: () => this.#peerCount < MAX_PEERS_TOTAL,
       needPeers: (ih) => this.#dht?.lookup(ih),
+      dhtPort: () => this.#dht?.stats().port || undefined,
+      dhtNodeHint: (host, port) => this.#dht?.nodeHint(host, port),
       pex: this.#o.pex !== false,
       uploadSlots: this.#o.uploadSlots ?? DEFAULT_UPLOAD_SLOTS,
       peerCountChanged: (d) => {
@@ -599,7 +608,7 @@ export class Client extends EventEmitter<ClientEvents> {
       .then(({ stream, encrypted, infoHash }) =>
         PeerWire.accept(stream, {
           peerId: this.peerId,
-          extensions: EXTENSIONS,
+          extensions: this.#extensions,
           clock: this.clock,
           accept: (ih) => this.#torrents.has(ih) && (infoHash === undefined || ih === infoHash),
         }).then((wire) => ({ wire, encrypted })),

@@ -73,6 +73,8 @@ export interface PeerHost {
   requestEnded(piece: PieceIndex, block: number): void;
   extendedHandshake(peer: Peer, hs: ExtendedHandshake): void;
   extendedMessage(peer: Peer, id: number, payload: Uint8Array): void;
+  /** The peer's PORT message (BEP 5): the UDP port of its DHT node. Called once per peer. */
+  dhtNodeOf(peer: Peer, port: number): void;
   uploadInterestChanged(): void;
   readBlock(piece: PieceIndex, begin: number, length: number): Promise<Buffer>;
   peerClosed(peer: Peer, error: Error | undefined): void;
@@ -124,6 +126,7 @@ export class Peer {
     haves: new Set(),
   };
   #closed = false;
+  #dhtPortSeen = false;
   #lastNudge = Number.NEGATIVE_INFINITY;
   #nudgeTimer: TimerHandle | undefined;
 
@@ -377,8 +380,13 @@ export class Peer {
       case 'extended':
         this.#onExtended(m.id, m.payload);
         return;
-      case 'suggest':
       case 'port':
+        if (!this.#dhtPortSeen && m.port > 0) {
+          this.#dhtPortSeen = true;
+          this.#host.dhtNodeOf(this, m.port);
+        }
+        return;
+      case 'suggest':
         return;
     }
   }

@@ -88,6 +88,10 @@ export interface TorrentContext {
   readonly pex: boolean;
   /** A reader waits and no peer is connected: look harder (a DHT lookup). */
   needPeers(infoHash: InfoHash): void;
+  /** Our DHT node's UDP port, told to peers in a PORT message (BEP 5); undefined without a DHT. */
+  dhtPort(): number | undefined;
+  /** A peer's PORT message: its DHT node, worth a ping. */
+  dhtNodeHint(host: string, port: number): void;
   /** Peers unchoked at once. */
   readonly uploadSlots: number;
   peerCountChanged(delta: number): void;
@@ -737,6 +741,8 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
     if (wire.negotiated.extended) {
       wire.send({ type: 'extended', id: 0, payload: this.#extendedHandshake(wire) });
     }
+    const dhtPort = wire.negotiated.dht ? this.#ctx.dhtPort() : undefined;
+    if (dhtPort !== undefined) wire.send({ type: 'port', port: dhtPort });
     if (live) peer.infoKnown(live.geometry);
   }
 
@@ -755,6 +761,11 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
       reqq: OUR_REQQ,
       ...(yourIp ? { yourIp } : {}),
     });
+  }
+
+  dhtNodeOf(peer: Peer, port: number): void {
+    const host = peer.wire.remoteAddress;
+    if (host !== undefined) this.#ctx.dhtNodeHint(host, port);
   }
 
   peerHasChanged(peer: Peer, added: PieceIndex | 'all', bits: Bitfield): void {

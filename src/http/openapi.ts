@@ -496,6 +496,7 @@ const SCHEMAS: Readonly<Record<string, Schema>> = {
     announced: INTEGER,
     lookups: INTEGER,
     announcesReceived: INTEGER,
+    nodeHints: { ...INTEGER, description: 'Nodes peers told us of in PORT messages (BEP 5), pinged.' },
     guard: object({
       foreign: INTEGER,
       dropped: {

@@ -22,6 +22,7 @@ import {
 } from '../harness/libtorrent.js';
 import { isLoopbackAddress } from '../harness/loopback.js';
 import { pollUntil } from '../harness/poll.js';
+import { startTestService } from '../harness/service.js';
 
 const WAIT_MS = 60_000;
 const randomHash = (): InfoHash => infoHashFromBytes(randomBytes(20));
@@ -197,6 +198,28 @@ describe('DHT against libtorrent on loopback', () => {
     await assert.rejects(d.get(put.target, { salt: Buffer.from('other'), timeoutMs: WAIT_MS }), {
       code: 'ERR_DHT_NOT_FOUND',
     });
+  });
+
+  test('PORT messages (BEP 5) both ways: the service and a connected libtorrent peer learn each other’s DHT node', async () => {
+    // Bootstrapped only from a dead loopback port: the PORT messages are the one way in.
+    const svc = await startTestService({ disableTrackers: true, dhtBootstrap: [at(9)] });
+    try {
+      const magnet = fixture.magnet({ peers: [at(seeder.port)] });
+      assert.equal((await fetch(`${svc.url}/info?magnet=${encodeURIComponent(magnet)}`)).status, 200);
+      await pollUntil(
+        async () => {
+          const status = (await (await fetch(`${svc.url}/status?format=json`)).json()) as {
+            dht: { nodes: number; nodeHints: number } | null;
+          };
+          // nodeHints: the seeder's PORT reached us and we pinged it; nodes: a node is in our table
+          // (whichever ping answered first: ours, or libtorrent's after our PORT reached it).
+          return (status.dht?.nodeHints ?? 0) > 0 && (status.dht?.nodes ?? 0) > 0 ? true : undefined;
+        },
+        { timeoutMs: WAIT_MS, what: "the seeder's DHT node in the routing table" },
+      );
+    } finally {
+      await svc.close();
+    }
   });
 
   test('restart: a DHT with no bootstrap nodes rejoins from its state file', async () => {

@@ -16,6 +16,7 @@ import { MAX_IGNORED_UDP_DATAGRAMS } from '../../src/discovery/udp-tracker.js';
 import { UDP_PROTOCOL_ID } from '../../src/discovery/udp-tracker-codec.js';
 import { encode } from '../../src/metainfo/bencode.js';
 import { type InfoHash, infoHashFromBytes } from '../../src/metainfo/infohash.js';
+import { pollUntil, startTestService } from '../harness/index.js';
 import { type OpenTracker, startOpentracker } from '../harness/opentracker.js';
 
 const randomHash = (): InfoHash => infoHashFromBytes(randomBytes(20));
@@ -595,5 +596,36 @@ describe('HTTP tracker edge cases on loopback', () => {
       await server.close();
     }
     await rejectsWith(announce(server.url, peer(ih, 1)), 'ERR_TRACKER_UNREACHABLE');
+  });
+});
+
+describe('the service tells trackers its public addresses', () => {
+  test('-publicIp4 and -publicIp6 reach an HTTP tracker as BEP 7 ipv4= and ipv6=', async () => {
+    const queries: URLSearchParams[] = [];
+    const tracker = http.createServer((req, res) => {
+      queries.push(new URL(req.url ?? '/', 'http://x').searchParams);
+      res.end(encode({ interval: 1800, peers: Buffer.alloc(0) }));
+    });
+    await new Promise<void>((r) => tracker.listen(0, '127.0.0.1', r));
+    const port = (tracker.address() as AddressInfo).port;
+    // Documentation addresses: only written into the announce, never contacted.
+    const svc = await startTestService({
+      implicitTrackers: [`http://127.0.0.1:${port}/announce`],
+      args: ['-publicIp4=203.0.113.9', '-publicIp6=2001:db8::9'],
+    });
+    try {
+      const ih = randomBytes(20).toString('hex');
+      assert.equal((await fetch(`${svc.url}/info?ih=${ih}&nowait=1`)).status, 202);
+      const q = await pollUntil(async () => queries.find((x) => x.get('event') === 'started'), {
+        timeoutMs: 10_000,
+        what: 'the started announce',
+      });
+      assert.equal(q.get('ipv4'), '203.0.113.9');
+      assert.equal(q.get('ipv6'), '2001:db8::9');
+      assert.equal(q.get('port'), String(svc.peerPort));
+    } finally {
+      await svc.close();
+      tracker.close();
+    }
   });
 });

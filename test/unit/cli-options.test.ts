@@ -242,6 +242,8 @@ describe('parseServiceArgs: help', () => {
     assert.equal(o.uPnPPortForwarding, true);
     assert.deepEqual(o.uPnPGateway, ['http://192.168.1.1:5000/rootDesc.xml']);
     assert.equal(options(['-natPmpGateway=192.168.1.1']).natPmpGateway, '192.168.1.1');
+    assert.match(flagError(['-publicIp4=2001:db8::1']).message, /publicIp4.*not an IPv4 address/);
+    assert.match(flagError(['-publicIp6=203.0.113.1']).message, /publicIp6.*not an IPv6 address/);
     assert.match(flagError(['-natPmpGateway=fe80::1']).message, /natPmpGateway/);
     for (const bad of ['-uPnPGateway=nope', '-uPnPGateway=https://192.168.1.1/rootDesc.xml']) {
       assert.throws(

@@ -158,6 +158,14 @@ describe('HTTP announce URL', () => {
     assert.ok(started.endsWith('&numwant=0&key=0000beef&event=started'));
   });
 
+  test('tells the public addresses as BEP 7 ipv4= and ipv6=', () => {
+    const url = buildHttpAnnounceUrl(
+      new URL('http://127.0.0.1/a'),
+      params({ publicIp4: '203.0.113.250', publicIp6: '2001:db8::1' }),
+    );
+    assert.ok(url.endsWith('&key=0000beef&ipv4=203.0.113.250&ipv6=2001%3Adb8%3A%3A1'), url);
+  });
+
   test("keeps the tracker URL's own query and drops its fragment", () => {
     const url = buildHttpAnnounceUrl(new URL('http://127.0.0.1/announce?passkey=a%2Fb#frag'), params());
     assert.ok(url.startsWith('http://127.0.0.1/announce?passkey=a%2Fb&info_hash=%20%AB'), url);
@@ -387,6 +395,12 @@ describe('UDP packets (BEP 15)', () => {
       const p = name === 'none' ? params() : params({ event: name as 'started' });
       assert.equal(encodeAnnounceRequest(1n, 1, p).readUInt32BE(80), n);
     }
+    const withIp = encodeAnnounceRequest(
+      1n,
+      1,
+      params({ publicIp4: '203.0.113.250', publicIp6: '2001:db8::1' }),
+    );
+    assert.equal(withIp.readUInt32BE(84), 0xcb0071fa, 'the IP field carries -publicIp4');
   });
 
   const header = (action: number, tid: number, rest: Buffer = Buffer.alloc(0)) => {
