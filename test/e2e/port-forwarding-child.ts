@@ -58,20 +58,50 @@ allow 1024-65535 127.0.0.0/8 1024-65535
 deny 0-65535 0.0.0.0/0 0-65535
 `;
 
-export interface PortForwardingReport {
-  readonly peerPort: number;
-  readonly status: unknown;
+/** One service run with -uPnPPortForwarding: its /status once settled, and the rules around it. */
+export interface ForwardingRun {
+  readonly status: { state: string; port: number; gateways: unknown[] };
+  readonly healthy: boolean;
   readonly rulesWhileRunning: string;
   readonly rulesAfterClose: string;
-  readonly natPmpStatus: unknown;
-  readonly natPmpRules: string;
-  readonly natPmpRulesAfterClose: string;
-  readonly badGatewayStatus: unknown;
-  readonly badGatewayHealthy: boolean;
 }
 
-async function statusOf(url: string): Promise<{ portForwarding: { state: string; gateways: unknown[] } }> {
-  return (await (await fetch(`${url}/status?format=json`)).json()) as never;
+export interface PortForwardingReport {
+  readonly upnp: ForwardingRun;
+  readonly natPmp: ForwardingRun;
+  readonly badGateway: ForwardingRun;
+}
+
+/**
+ * Bound to 127.0.0.2: the gateway's external address is 127.0.0.1, and a gateway refuses to
+ * forward a port that is in use on its external address (UPnP error 729).
+ */
+async function forwardingRun(args: readonly string[]): Promise<ForwardingRun> {
+  const svc = await startTestService({
+    disableTrackers: true,
+    peerHost: PEER_HOST,
+    args: ['-uPnPPortForwarding', ...args],
+  });
+  const statusOf = async () =>
+    (
+      (await (await fetch(`${svc.url}/status?format=json`)).json()) as {
+        portForwarding: ForwardingRun['status'];
+      }
+    ).portForwarding;
+  try {
+    await pollUntil(async () => ((await statusOf()).state === 'ready' ? true : undefined), {
+      timeoutMs: 15_000,
+      what: `port forwarding with ${args.join(' ')} settles`,
+    });
+    const status = await statusOf();
+    const healthy = (await fetch(`${svc.url}/health`)).ok;
+    const rulesWhileRunning = (await run('nft', CHAIN)).stdout;
+    await svc.close();
+    return { status, healthy, rulesWhileRunning, rulesAfterClose: (await run('nft', CHAIN)).stdout };
+  } catch (e) {
+    await svc.close();
+    throw e;
+  }
 }
 
 async function main(dir: string): Promise<void> {
@@ -86,82 +116,15 @@ async function main(dir: string): Promise<void> {
   );
   try {
     const description = `http://127.0.0.1:${GATEWAY_PORT}/rootDesc.xml`;
-    await pollUntil(async () => (await fetch(description).catch(() => undefined))?.ok || undefined, {
+    await pollUntil(async () => ((await fetch(description).catch(() => undefined))?.ok ? true : undefined), {
       timeoutMs: 10_000,
       what: 'miniupnpd serves its description',
     });
-
-    // Bound to 127.0.0.2: the gateway's external address is 127.0.0.1, and a gateway refuses to
-    // forward a port that is in use on its external address (UPnP error 729).
-    const svc = await startTestService({
-      disableTrackers: true,
-      peerHost: PEER_HOST,
-      args: ['-uPnPPortForwarding', `-uPnPGateway=${description}`],
-    });
-    let status: unknown;
-    let rulesWhileRunning: string;
-    try {
-      await pollUntil(async () => (await statusOf(svc.url)).portForwarding.state === 'ready' || undefined, {
-        timeoutMs: 15_000,
-        what: 'port forwarding is ready',
-      });
-      status = (await statusOf(svc.url)).portForwarding;
-      rulesWhileRunning = (await run('nft', CHAIN)).stdout;
-    } finally {
-      await svc.close();
-    }
-    const rulesAfterClose = (await run('nft', CHAIN)).stdout;
-
-    // NAT-PMP alone: no UPnP gateway is named, and the SSDP search finds none in the namespace.
-    const natPmp = await startTestService({
-      disableTrackers: true,
-      peerHost: PEER_HOST,
-      args: ['-uPnPPortForwarding', '-natPmpGateway=127.0.0.1'],
-    });
-    let natPmpStatus: unknown;
-    let natPmpRules: string;
-    try {
-      await pollUntil(
-        async () => (await statusOf(natPmp.url)).portForwarding.state === 'ready' || undefined,
-        {
-          timeoutMs: 15_000,
-          what: 'NAT-PMP port forwarding is ready',
-        },
-      );
-      natPmpStatus = (await statusOf(natPmp.url)).portForwarding;
-      natPmpRules = (await run('nft', CHAIN)).stdout;
-    } finally {
-      await natPmp.close();
-    }
-    const natPmpRulesAfterClose = (await run('nft', CHAIN)).stdout;
-
-    const bad = await startTestService({
-      disableTrackers: true,
-      peerHost: PEER_HOST,
-      args: ['-uPnPPortForwarding', `-uPnPGateway=http://127.0.0.1:${GATEWAY_PORT}/nothing.xml`],
-    });
-    let badGatewayStatus: unknown;
-    let badGatewayHealthy = false;
-    try {
-      await pollUntil(async () => (await statusOf(bad.url)).portForwarding.state === 'ready' || undefined, {
-        timeoutMs: 15_000,
-        what: 'port forwarding gave up',
-      });
-      badGatewayStatus = (await statusOf(bad.url)).portForwarding;
-      badGatewayHealthy = (await fetch(`${bad.url}/health`)).ok;
-    } finally {
-      await bad.close();
-    }
     const report: PortForwardingReport = {
-      peerPort: (status as { port: number }).port,
-      status,
-      rulesWhileRunning,
-      rulesAfterClose,
-      natPmpStatus,
-      natPmpRules,
-      natPmpRulesAfterClose,
-      badGatewayStatus,
-      badGatewayHealthy,
+      upnp: await forwardingRun([`-uPnPGateway=${description}`]),
+      // No UPnP gateway named, and the SSDP search finds none in the namespace: NAT-PMP alone.
+      natPmp: await forwardingRun(['-natPmpGateway=127.0.0.1']),
+      badGateway: await forwardingRun([`-uPnPGateway=http://127.0.0.1:${GATEWAY_PORT}/nothing.xml`]),
     };
     process.stdout.write(`${JSON.stringify(report)}\n`);
   } finally {

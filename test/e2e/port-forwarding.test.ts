@@ -14,6 +14,7 @@ import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { requireProgram } from '../harness/index.js';
 import {
+  type ForwardingRun,
   GATEWAY_EXTERNAL_IP,
   GATEWAY_PORT,
   PEER_HOST,
@@ -33,71 +34,46 @@ describe('port forwarding (UPnP and NAT-PMP) with miniupnpd', () => {
         { timeout: 90_000 },
       );
       const report = JSON.parse(stdout.trim().split('\n').at(-1)!) as PortForwardingReport;
-      const port = report.peerPort;
       const dotted = PEER_HOST.replaceAll('.', '\\.');
-      assert.ok(port > 0);
-      assert.deepEqual(report.status, {
-        state: 'ready',
-        port,
-        gateways: [
-          {
-            kind: 'upnp',
-            location: `http://127.0.0.1:${GATEWAY_PORT}/rootDesc.xml`,
-            externalIp: GATEWAY_EXTERNAL_IP,
-            mappings: [
-              {
-                protocol: 'TCP',
+      const expectMapped = (r: ForwardingRun, kind: string, location: string) => {
+        const port = r.status.port;
+        assert.ok(port > 0);
+        assert.equal(r.healthy, true);
+        assert.deepEqual(r.status, {
+          state: 'ready',
+          port,
+          gateways: [
+            {
+              kind,
+              location,
+              externalIp: GATEWAY_EXTERNAL_IP,
+              mappings: ['TCP', 'UDP'].map((protocol) => ({
+                protocol,
                 externalPort: port,
                 internalHost: PEER_HOST,
                 internalPort: port,
                 leaseSeconds: 3600,
-              },
-              {
-                protocol: 'UDP',
-                externalPort: port,
-                internalHost: PEER_HOST,
-                internalPort: port,
-                leaseSeconds: 3600,
-              },
-            ],
-          },
-        ],
-      });
-      const rules = report.rulesWhileRunning.split('\n').filter((l) => l.includes('dnat'));
-      assert.equal(rules.length, 2, report.rulesWhileRunning);
-      for (const r of rules) assert.match(r, new RegExp(`dport ${port} dnat ip to ${dotted}:${port}`));
-      assert.doesNotMatch(report.rulesAfterClose, /dnat/, 'the mappings are deleted when the service stops');
-
-      const natPmp = report.natPmpStatus as { state: string; port: number; gateways: unknown[] };
-      assert.deepEqual(natPmp.gateways, [
-        {
-          kind: 'natpmp',
-          location: '127.0.0.1:5351',
-          externalIp: GATEWAY_EXTERNAL_IP,
-          mappings: ['TCP', 'UDP'].map((protocol) => ({
-            protocol,
-            externalPort: natPmp.port,
-            internalHost: PEER_HOST,
-            internalPort: natPmp.port,
-            leaseSeconds: 3600,
-          })),
-        },
-      ]);
-      const natPmpRules = report.natPmpRules.split('\n').filter((l) => l.includes('dnat'));
-      assert.equal(natPmpRules.length, 2, report.natPmpRules);
-      for (const r of natPmpRules)
-        assert.match(r, new RegExp(`dport ${natPmp.port} dnat ip to ${dotted}:${natPmp.port}`));
-      assert.doesNotMatch(report.natPmpRulesAfterClose, /dnat/);
-
-      const bad = report.badGatewayStatus as {
-        state: string;
-        gateways: { mappings: unknown[]; error?: string }[];
+              })),
+            },
+          ],
+        });
+        const rules = r.rulesWhileRunning.split('\n').filter((l) => l.includes('dnat'));
+        assert.equal(rules.length, 2, r.rulesWhileRunning);
+        for (const rule of rules)
+          assert.match(rule, new RegExp(`dport ${port} dnat ip to ${dotted}:${port}`));
+        assert.doesNotMatch(r.rulesAfterClose, /dnat/, 'the mappings are deleted when the service stops');
       };
-      assert.equal(bad.state, 'ready');
-      assert.equal(bad.gateways.length, 1);
-      assert.deepEqual(bad.gateways[0]!.mappings, []);
-      assert.match(bad.gateways[0]!.error ?? '', /status 404/);
-      assert.equal(report.badGatewayHealthy, true);
+      expectMapped(report.upnp, 'upnp', `http://127.0.0.1:${GATEWAY_PORT}/rootDesc.xml`);
+      expectMapped(report.natPmp, 'natpmp', '127.0.0.1:5351');
+
+      const bad = report.badGateway;
+      assert.equal(bad.healthy, true);
+      assert.equal(bad.status.state, 'ready');
+      const [gateway, ...others] = bad.status.gateways as { mappings: unknown[]; error?: string }[];
+      assert.deepEqual(others, []);
+      assert.deepEqual(gateway?.mappings, []);
+      assert.match(gateway?.error ?? '', /status 404/);
+      assert.doesNotMatch(bad.rulesWhileRunning, /dnat/);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
