@@ -94,7 +94,12 @@ describe('PieceCache', () => {
     const ts = await cache.openTorrent(info);
     const w = ts.beginPiece(p(1));
     writeAll(w, pieceBytes(info, data, 1));
+    // The file is created through the thread pool: it appears in partial/ (never in place) shortly.
+    for (let i = 0; i < 1000 && readdirSync(join(dir, 'partial')).length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 1));
+    }
     assert.equal(readdirSync(join(dir, 'partial')).length, 1, 'written to partial/ first');
+    assert.equal(existsSync(pieceFile(dir, info, 1)), false, 'not in place before the commit');
     assert.equal(await w.commit(), true);
     assert.deepEqual(readFileSync(pieceFile(dir, info, 1)), pieceBytes(info, data, 1));
     assert.deepEqual(readdirSync(join(dir, 'partial')), []);
