@@ -15,6 +15,7 @@ import { findFile, type TorrentInfo } from '../metainfo/info.js';
 import { evaluatePreconditions } from './conditional.js';
 import { basename, contentDisposition } from './content-disposition.js';
 import { contentTypeFor } from './content-type.js';
+import { dlnaHeaders } from './dlna.js';
 import { fileEtag } from './etag.js';
 import { NotFoundError } from './http-errors.js';
 import { planMultipart } from './multipart.js';
@@ -82,6 +83,7 @@ export async function serveData(
     // The bytes of an infohash never change.
     'Cache-Control': 'public, max-age=31536000, immutable',
     'Content-Disposition': contentDisposition(filename || rep.filename),
+    ...dlnaHeaders(req.headers),
   };
   const pre = evaluatePreconditions(
     {

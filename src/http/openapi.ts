@@ -190,7 +190,14 @@ function readOperations(id: string, op: Omit<Operation, 'operationId'>): Pick<Pa
 
 const TORRENT_PARAMS = [param('ih'), param('magnet')];
 const SIGNED_URL_PARAMS = [param('exp'), param('sig')];
-const CONDITIONAL_PARAMS = [param('Range'), param('If-Range'), param('If-None-Match'), param('If-Match')];
+const CONDITIONAL_PARAMS = [
+  param('Range'),
+  param('If-Range'),
+  param('If-None-Match'),
+  param('If-Match'),
+  param('getcontentFeatures.dlna.org'),
+  param('transferMode.dlna.org'),
+];
 
 /** Public paths: no credentials, even under -authToken (isPublicPath in access-control.ts). */
 const PUBLIC: readonly SecurityRequirement[] = [];
@@ -210,7 +217,12 @@ function dataHeaders(required: boolean): Record<string, Reference> {
     'Cache-Control': header('Cache-Control-Immutable'),
     'Content-Disposition': header('Content-Disposition-Inline'),
   };
-  return required ? h : Object.fromEntries(Object.entries(h).map(([k]) => [k, header(`${k}-Optional`)]));
+  const dlna = {
+    'contentFeatures.dlna.org': header('contentFeatures.dlna.org'),
+    'transferMode.dlna.org': header('transferMode.dlna.org'),
+  };
+  const optional = Object.fromEntries(Object.entries(h).map(([k]) => [k, header(`${k}-Optional`)]));
+  return { ...(required ? h : optional), ...dlna };
 }
 
 const FILE_BYTES: MediaType = {
@@ -759,6 +771,18 @@ const PARAMETERS: Readonly<Record<string, Parameter>> = {
     description: 'ETags (or *); no match is 412.',
     schema: STRING,
   },
+  'getcontentFeatures.dlna.org': {
+    name: 'getcontentFeatures.dlna.org',
+    in: 'header',
+    description: '`1` (DLNA renderers, e.g. TVs): the response carries contentFeatures.dlna.org.',
+    schema: { enum: ['1'] },
+  },
+  'transferMode.dlna.org': {
+    name: 'transferMode.dlna.org',
+    in: 'header',
+    description: 'Streaming, Interactive or Background (DLNA): echoed in the response.',
+    schema: STRING,
+  },
   pathIh: {
     name: 'ih',
     in: 'path',
@@ -802,6 +826,13 @@ const HEADERS: Readonly<Record<string, Header>> = {
     schema: STRING,
   },
   'Content-Disposition-Optional': { description: 'As with /data; sent with file bytes.', schema: STRING },
+  'contentFeatures.dlna.org': {
+    description:
+      'Only for getcontentFeatures.dlna.org: 1. `DLNA.ORG_OP=01;DLNA.ORG_CI=0;DLNA.ORG_FLAGS=0170…`: byte ' +
+      'seeks work, so TVs show a seek bar.',
+    schema: STRING,
+  },
+  'transferMode.dlna.org': { description: 'The request’s transferMode.dlna.org, echoed.', schema: STRING },
   'Content-Disposition-Attachment': {
     description: 'attachment, with the file name the body should be saved as.',
     required: true,

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import { DLNA_CONTENT_FEATURES } from '../../src/http/dlna.js';
 import {
   type Fixture,
   getBytes,
@@ -131,6 +132,23 @@ describe('streaming from a libtorrent seeder found through opentracker', () => {
     assert.equal(r.status, 200);
     assert.equal(r.headers.get('content-length'), '0');
     assert.equal(r.body.length, 0);
+  });
+
+  test('a DLNA renderer is told that byte seeks work; other clients get no DLNA headers', async () => {
+    const url = `${base}&path=nested/tiny.txt`;
+    const tv = await getBytes(url, {
+      headers: {
+        'getcontentFeatures.dlna.org': '1',
+        'transferMode.dlna.org': 'Streaming',
+        Range: 'bytes=2-5',
+      },
+    });
+    assert.equal(tv.status, 206);
+    assert.equal(tv.headers.get('contentfeatures.dlna.org'), DLNA_CONTENT_FEATURES);
+    assert.equal(tv.headers.get('transfermode.dlna.org'), 'Streaming');
+    const plain = await fetch(url, { method: 'HEAD' });
+    assert.equal(plain.headers.get('contentfeatures.dlna.org'), null);
+    assert.equal(plain.headers.get('transfermode.dlna.org'), null);
   });
 
   test('If-Range with our ETag honours the Range; a stale one sends everything', async () => {
