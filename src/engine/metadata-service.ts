@@ -9,6 +9,7 @@ import {
   decodeUtMetadata,
   encodeUtMetadata,
   METADATA_PIECE_SIZE,
+  UT_METADATA_EXTENSION,
   type UtMetadataMessage,
 } from '../protocol/ut-metadata.js';
 import { BAN_AFTER_STRIKES } from './constants.js';
@@ -42,7 +43,7 @@ export class MetadataService {
   /** A peer's extended handshake arrived: ask it for metadata if we still need some. */
   peerReady(peer: Peer): void {
     const hs = peer.extended;
-    if (this.#h.infoBytes() || !hs?.m.has('ut_metadata')) return;
+    if (this.#h.infoBytes() || !hs?.m.has(UT_METADATA_EXTENSION)) return;
     if (this.#fetcher.offerSize(hs.metadataSize)) this.#request(peer);
   }
 
@@ -99,7 +100,7 @@ export class MetadataService {
   }
 
   #serve(peer: Peer, piece: number): void {
-    const theirId = peer.extended?.m.get('ut_metadata');
+    const theirId = peer.extended?.m.get(UT_METADATA_EXTENSION);
     if (theirId === undefined) return;
     const info = this.#h.infoBytes();
     const start = piece * METADATA_PIECE_SIZE;
@@ -116,7 +117,7 @@ export class MetadataService {
   }
 
   #request(peer: Peer): void {
-    const theirId = peer.extended?.m.get('ut_metadata');
+    const theirId = peer.extended?.m.get(UT_METADATA_EXTENSION);
     if (theirId === undefined || peer.closed) return;
     for (const piece of this.#fetcher.nextRequests(peer.key, this.#h.clock.now())) {
       peer.wire.send({

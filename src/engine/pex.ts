@@ -5,7 +5,14 @@
  */
 import type { Clock } from '../clock.js';
 import type { PeerAddress } from '../discovery/peer-address.js';
-import { decodeUtPex, encodeUtPex, PEX_FLAGS, type PexPeer, PexState } from '../protocol/ut-pex.js';
+import {
+  decodeUtPex,
+  encodeUtPex,
+  PEX_FLAGS,
+  type PexPeer,
+  PexState,
+  UT_PEX_EXTENSION,
+} from '../protocol/ut-pex.js';
 import type { Peer } from './peer.js';
 
 /** Our id for ut_pex messages (what peers use when sending to us). */
@@ -29,7 +36,7 @@ export class PeerExchange {
 
   /** The peer's extended handshake arrived: start telling it about others if it speaks ut_pex. */
   peerReady(peer: Peer): void {
-    if (peer.extended?.m.has('ut_pex') && !this.#states.has(peer)) {
+    if (peer.extended?.m.has(UT_PEX_EXTENSION) && !this.#states.has(peer)) {
       this.#states.set(peer, new PexState({ clock: this.#h.clock }));
       this.#send(peer);
     }
@@ -53,7 +60,7 @@ export class PeerExchange {
 
   #send(peer: Peer): void {
     const state = this.#states.get(peer);
-    const theirId = peer.extended?.m.get('ut_pex');
+    const theirId = peer.extended?.m.get(UT_PEX_EXTENSION);
     if (!state || theirId === undefined || peer.closed || state.nextAllowedAt !== undefined) return;
     const others: PexPeer[] = [];
     for (const p of this.#h.peers()) {

@@ -22,9 +22,15 @@ import { ConfluenceError, throwIfAborted } from '../errors.js';
 import type { Geometry, PieceIndex } from '../metainfo/geometry.js';
 import { parseInfo, type TorrentInfo } from '../metainfo/info.js';
 import type { InfoHash } from '../metainfo/infohash.js';
-import { type ExtendedHandshake, encodeExtendedHandshake } from '../protocol/extension.js';
-import { decodeLtDontHave, encodeLtDontHave } from '../protocol/lt-donthave.js';
+import {
+  EXTENDED_HANDSHAKE_ID,
+  type ExtendedHandshake,
+  encodeExtendedHandshake,
+} from '../protocol/extension.js';
+import { decodeLtDontHave, encodeLtDontHave, LT_DONTHAVE_EXTENSION } from '../protocol/lt-donthave.js';
 import type { PeerWire } from '../protocol/peer-wire.js';
+import { UT_METADATA_EXTENSION } from '../protocol/ut-metadata.js';
+import { UT_PEX_EXTENSION } from '../protocol/ut-pex.js';
 import type { TorrentStorage } from '../storage/piece-store.js';
 import { Bitfield } from './bitfield.js';
 import { chooseUnchoked, nextOptimistic } from './choker.js';
@@ -455,7 +461,7 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
     this.#touch(i);
     // BEP 54: peers we told we have it must not ask for it any more.
     for (const peer of this.#peers.values()) {
-      const id = peer.extended?.m.get('lt_donthave');
+      const id = peer.extended?.m.get(LT_DONTHAVE_EXTENSION);
       if (id !== undefined && !peer.closed)
         peer.wire.send({ type: 'extended', id, payload: encodeLtDontHave(i) });
     }
@@ -739,7 +745,7 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
       wire.send({ type: 'have-none' });
     }
     if (wire.negotiated.extended) {
-      wire.send({ type: 'extended', id: 0, payload: this.#extendedHandshake(wire) });
+      wire.send({ type: 'extended', id: EXTENDED_HANDSHAKE_ID, payload: this.#extendedHandshake(wire) });
     }
     const dhtPort = wire.negotiated.dht ? this.#ctx.dhtPort() : undefined;
     if (dhtPort !== undefined) wire.send({ type: 'port', port: dhtPort });
@@ -751,9 +757,9 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
     const yourIp = wire.remoteAddress ? ipBytes(wire.remoteAddress) : undefined;
     return encodeExtendedHandshake({
       m: new Map([
-        ['ut_metadata', UT_METADATA_ID],
-        ...(this.#pexEnabled ? [['ut_pex', UT_PEX_ID] as [string, number]] : []),
-        ['lt_donthave', LT_DONTHAVE_ID],
+        [UT_METADATA_EXTENSION, UT_METADATA_ID],
+        ...(this.#pexEnabled ? [[UT_PEX_EXTENSION, UT_PEX_ID] as [string, number]] : []),
+        [LT_DONTHAVE_EXTENSION, LT_DONTHAVE_ID],
       ]),
       ...(live ? { metadataSize: live.info.infoBytes.length } : {}),
       port: this.#ctx.listenPort(),

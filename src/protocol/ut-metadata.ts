@@ -9,6 +9,8 @@ import { InternalError } from '../errors.js';
 import { type BDict, BencodeError, decodePrefix, encode, getInt, isDict } from '../metainfo/bencode.js';
 import { WireProtocolError } from './errors.js';
 
+/** The extension's name in the extended handshake's `m` (BEP 9). */
+export const UT_METADATA_EXTENSION = 'ut_metadata';
 export const METADATA_PIECE_SIZE = 16 * 1024;
 /** Largest info dict we fetch (the same bound as the info dicts we parse). */
 export const MAX_METADATA_SIZE = 16 * 1024 * 1024;
