@@ -3,10 +3,6 @@
  * priorities on its window: the piece at its position is `Now`, the next `Next`, the rest of the
  * readahead `Readahead`. A read resolves only with hash-verified bytes, and is cancelled by its
  * signal. Closing the reader drops its priorities.
- *
- * A prefetch reader is read by nobody: it holds `High` on its window, below every stream, so that
- * bytes a player is about to ask for (a container's index at the end of a file) arrive while the
- * streams are served first.
  */
 import { ConfluenceError, InternalError } from '../errors.js';
 import type { Geometry, PieceIndex } from '../metainfo/geometry.js';
@@ -58,14 +54,10 @@ export class Reader {
   readonly #pending: number[] = [];
   #stalledMs = 0;
 
-  /** See the class comment. */
-  readonly prefetch: boolean;
-
-  constructor(host: ReaderHost, start: number, end: number, o: { prefetch?: boolean } = {}) {
+  constructor(host: ReaderHost, start: number, end: number) {
     this.#host = host;
     this.start = start;
     this.end = end;
-    this.prefetch = o.prefetch ?? false;
     this.#pos = start;
     this.#contiguousStart = start;
     this.#window = this.#computeWindow();

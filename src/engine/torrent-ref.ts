@@ -43,8 +43,8 @@ export class TorrentRef {
   }
 
   /** A reader over torrent bytes [start, end); requires the info. Close it when done. */
-  openReader(start: number, end: number, o: { prefetch?: boolean } = {}): Reader {
-    return this.#t.openReader(start, end, o);
+  openReader(start: number, end: number): Reader {
+    return this.#t.openReader(start, end);
   }
 
   /** Merges trackers, web seeds and info from a metainfo (the infohash was checked by the caller). */

@@ -129,7 +129,6 @@ export interface TorrentSnapshot {
     position: number;
     firstPiece: number;
     endPiece: number;
-    prefetch: boolean;
   }[];
   readonly trackers: readonly TrackerStatus[];
   readonly webSeeds: readonly WebSeedSnapshot[];
@@ -398,7 +397,7 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
   // --- readers -----------------------------------------------------------------------------
 
   /** A reader over torrent bytes [start, end). The torrent must be live. */
-  openReader(start: number, end: number, o: { prefetch?: boolean } = {}): Reader {
+  openReader(start: number, end: number): Reader {
     if (!this.#live) throw new TorrentDroppedError('torrent has no info');
     const live = this.#live;
     const r = new Reader(
@@ -415,7 +414,6 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
       },
       start,
       end,
-      o,
     );
     this.#readers.add(r);
     this.#updatePriorities();
@@ -516,13 +514,7 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
     for (const r of this.#readers) {
       const { first, end } = r.window;
       for (let i = first; i < end; i++) {
-        const p = r.prefetch
-          ? Priority.High
-          : i === first
-            ? Priority.Now
-            : i === first + 1
-              ? Priority.Next
-              : Priority.Readahead;
+        const p = i === first ? Priority.Now : i === first + 1 ? Priority.Next : Priority.Readahead;
         if (prio[i]! === Priority.None) next.push(i as PieceIndex);
         if (p > prio[i]!) prio[i] = p;
       }
@@ -980,7 +972,6 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
         position: r.position,
         firstPiece: r.window.first,
         endPiece: r.window.end,
-        prefetch: r.prefetch,
       })),
       trackers:
         this.#announcer?.status() ?? this.#tiers.flatMap((t, tier) => t.map((url) => ({ url, tier }))),

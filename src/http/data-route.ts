@@ -20,7 +20,6 @@ import { fileEtag } from './etag.js';
 import { NotFoundError } from './http-errors.js';
 import { planMultipart } from './multipart.js';
 import { type ByteRange, contentRange, decideRange, unsatisfiedContentRange } from './range.js';
-import { tailPrefetchRange } from './tail-prefetch.js';
 
 /** Reads kept in flight per response, and bytes the response may buffer before waiting. */
 const READS_AHEAD = 2;
@@ -165,10 +164,6 @@ async function streamRanges(
   observer: StreamObserver | undefined,
 ): Promise<void> {
   const progress = { bytes: 0, stalledMs: 0, started: false };
-  const tail = tailPrefetchRange(rep.filename, rep.size, ranges[0]?.start ?? 0);
-  const prefetch = tail
-    ? torrent.openReader(rep.offset + tail.start, rep.offset + tail.end, { prefetch: true })
-    : undefined;
   try {
     for (let i = 0; i < ranges.length; i++) {
       const r = ranges[i]!;
@@ -188,7 +183,6 @@ async function streamRanges(
       }
     }
   } finally {
-    prefetch?.close();
     observer?.ended(progress);
   }
   if (!partHeader) res.end();

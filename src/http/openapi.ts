@@ -605,10 +605,6 @@ const SCHEMAS: Readonly<Record<string, Schema>> = {
           position: INTEGER,
           firstPiece: INTEGER,
           endPiece: INTEGER,
-          prefetch: {
-            ...BOOLEAN,
-            description: "Nobody reads it: a media file's tail, fetched ahead at High.",
-          },
         }),
       },
       trackers: { type: 'array', items: schema('TrackerStatus') },
