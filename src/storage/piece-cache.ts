@@ -31,7 +31,7 @@
  * order data before metadata it could also keep a renamed piece with zeroed blocks.
  */
 import { EventEmitter } from 'node:events';
-import { close, closeSync, open, read, unlinkSync, writeSync } from 'node:fs';
+import { close, closeSync, open, openSync, read, unlinkSync, writeSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Clock, systemClock, type TimerHandle } from '../clock.js';
@@ -559,11 +559,6 @@ class CacheTorrentStorage extends EventEmitter<TorrentStorageEvents> implements 
  * full speed runs out of. A write blocks the event loop for one block at most; only writeback
  * throttling under memory pressure could make that longer.
  *
- * Creating the file is not cheap, though (about 0.3 ms here: a new inode and a directory entry),
- * and at hundreds of pieces a second that would be a fifth of the event loop. So the file is
- * opened through the thread pool on the first write, and blocks that arrive while it opens are
- * copied and written as soon as it is open. A failure there is reported by `commit`.
- *
  * The writer holds a reservation of the piece's size from construction until it is discarded,
  * fails, or becomes the complete piece.
  */
@@ -573,12 +568,6 @@ class CacheWriter implements PieceWriter {
   readonly #path: string;
   readonly #size: number;
   #fd: number | undefined;
-  /** Set from the first write until the file is open (or failed to open). */
-  #opening: Promise<void> | undefined;
-  /** Blocks written while the file opens (copies: the caller may reuse its buffers). */
-  #pending: { offset: number; data: Buffer }[] = [];
-  /** Why opening or a deferred write failed; commit reports it. */
-  #deferredError: unknown;
   #reserved = true;
   #state: 'writing' | 'committing' | 'failed' | 'done' | 'discarded' = 'writing';
   #committing: Promise<boolean> | undefined;
@@ -595,42 +584,15 @@ class CacheWriter implements PieceWriter {
     if (offset < 0 || offset + data.length > this.#size) {
       throw new StorageError(`write [${offset}, +${data.length}) outside piece of ${this.#size}`);
     }
-    if (this.#deferredError !== undefined) {
-      this.#state = 'failed';
-      throw new StorageError(`writing piece ${this.#key} failed`, { cause: this.#deferredError });
-    }
-    if (this.#fd === undefined) {
-      this.#pending.push({ offset, data: Buffer.from(data) });
-      this.#opening ??= this.#open();
-      return;
-    }
     try {
-      writeAll(this.#fd, data, offset);
+      this.#fd ??= openSync(this.#path, 'w');
+      let done = 0;
+      while (done < data.length) done += writeSync(this.#fd, data, done, data.length - done, offset + done);
     } catch (e) {
       // The file now has a hole: hashing it would blame the peers, so the piece is dropped instead.
       this.#state = 'failed';
       throw new StorageError(`writing piece ${this.#key} failed`, { cause: e });
     }
-  }
-
-  #open(): Promise<void> {
-    return new Promise((resolve) =>
-      open(this.#path, 'w', (e, fd) => {
-        const pending = this.#pending;
-        this.#pending = [];
-        if (e) this.#deferredError = e;
-        else if (this.#state === 'discarded') closeQuietly(fd);
-        else {
-          this.#fd = fd;
-          try {
-            for (const p of pending) writeAll(fd, p.data, p.offset);
-          } catch (err) {
-            this.#deferredError = err;
-          }
-        }
-        resolve();
-      }),
-    );
   }
 
   commit(opts: { signal?: AbortSignal } = {}): Promise<boolean> {
@@ -644,10 +606,6 @@ class CacheWriter implements PieceWriter {
 
   async #commit(signal: AbortSignal | undefined): Promise<boolean> {
     try {
-      await this.#opening;
-      if (this.#deferredError !== undefined) {
-        throw new StorageError(`writing piece ${this.#key} failed`, { cause: this.#deferredError });
-      }
       if (this.#fd === undefined) throw new StorageError('commit of a piece with nothing written');
       closeSync(this.#fd);
       this.#fd = undefined;
@@ -687,8 +645,6 @@ class CacheWriter implements PieceWriter {
     if (this.#state === 'committing') await this.#committing?.catch(() => undefined);
     if (this.#state === 'done' || this.#state === 'discarded') return;
     this.#state = 'discarded';
-    // Unlinking before the open finished would let the open create the file again.
-    await this.#opening;
     if (this.#fd !== undefined) closeQuietly(this.#fd);
     this.#fd = undefined;
     await unlink(this.#path).catch(() => undefined);
@@ -700,11 +656,6 @@ class CacheWriter implements PieceWriter {
     this.#reserved = false;
     this.#cache.release(this.#size);
   }
-}
-
-function writeAll(fd: number, data: Uint8Array, offset: number): void {
-  let done = 0;
-  while (done < data.length) done += writeSync(fd, data, done, data.length - done, offset + done);
 }
 
 // Callback fs calls wrapped once: FileHandle's promise API costs about twice the CPU per call.
