@@ -367,6 +367,11 @@ export class Dht extends EventEmitter<DhtEvents> {
     lib.addNode({ host: v4, port });
   }
 
+  /** Our UDP port; 0 before `start()`. */
+  get port(): number {
+    return this.#port;
+  }
+
   stats(): DhtStats {
     return {
       nodes: this.#lib?.nodes.count() ?? 0,

@@ -4,6 +4,7 @@
  */
 
 import { InternalError } from '../errors.js';
+import { ipBytes } from '../ip.js';
 import { infoHashBytes } from '../metainfo/infohash.js';
 import type { PeerAddress } from './peer-address.js';
 import { parseCompactPeers, parseCompactPeers6 } from './peer-address.js';
@@ -51,12 +52,10 @@ export function encodeConnectRequest(transactionId: number): Buffer {
   return b;
 }
 
-function ipv4ToUint32(ip: string): number {
-  const parts = ip.split('.').map(Number);
-  if (parts.length !== 4 || parts.some((n) => !Number.isInteger(n) || n < 0 || n > 255)) {
-    throw new InternalError(`announce of IPv4 address ${JSON.stringify(ip)}`);
-  }
-  return parts.reduce((acc, n) => acc * 256 + n, 0);
+function publicIpv4Bytes(ip: string): Uint8Array {
+  const bytes = ipBytes(ip);
+  if (bytes?.length !== 4) throw new InternalError(`announce of IPv4 address ${JSON.stringify(ip)}`);
+  return bytes;
 }
 
 export function encodeAnnounceRequest(
@@ -74,8 +73,8 @@ export function encodeAnnounceRequest(
   b.writeBigUInt64BE(BigInt(p.left), 64);
   b.writeBigUInt64BE(BigInt(p.uploaded), 72);
   b.writeUInt32BE(EVENT_CODE[p.event ?? 'none'], 80);
-  // IP: 0 = the sender's address.
-  b.writeUInt32BE(p.publicIp4 === undefined ? 0 : ipv4ToUint32(p.publicIp4), 84);
+  // IP: 0 (zeros) = the sender's address.
+  if (p.publicIp4 !== undefined) b.set(publicIpv4Bytes(p.publicIp4), 84);
   b.writeUInt32BE(p.key >>> 0, 88);
   b.writeInt32BE(p.numWant ?? DEFAULT_NUM_WANT, 92);
   b.writeUInt16BE(p.port, 96);

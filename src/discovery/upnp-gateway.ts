@@ -98,10 +98,10 @@ async function exchange(
   } catch (e) {
     throw new UpnpHttpError(`${init.method} ${url.href}: ${(e as Error).message}`, { cause: e });
   }
+  if (res.body === null) return { status: res.status, text: '' };
   const declared = Number(res.headers.get('content-length') ?? 0);
-  if (declared > MAX_UPNP_XML_BYTES || res.body === null) {
-    await res.body?.cancel();
-    if (res.body === null) return { status: res.status, text: '' };
+  if (declared > MAX_UPNP_XML_BYTES) {
+    await res.body.cancel();
     throw new UpnpMessageError(`${url.href} sent ${declared} bytes (at most ${MAX_UPNP_XML_BYTES})`);
   }
   const chunks: Uint8Array[] = [];

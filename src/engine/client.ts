@@ -213,14 +213,14 @@ export class Client extends EventEmitter<ClientEvents> {
     if (this.#o.portForwarding) this.#startPortForwarding(this.#o.portForwarding);
   }
 
-  #startPortForwarding(gateways: NonNullable<ClientOptions['portForwarding']>): void {
+  #startPortForwarding(choice: NonNullable<ClientOptions['portForwarding']>): void {
     const udp = this.#utp !== undefined || this.#dht !== undefined;
     const host = this.#o.listenHost;
     const forwarder = new PortForwarder({
       port: this.#port,
       ...(host !== undefined && isIPv4(host) && host !== '0.0.0.0' ? { internalHost: host } : {}),
       protocols: udp ? ['TCP', 'UDP'] : ['TCP'],
-      ...gateways,
+      ...choice,
       clock: this.clock,
     });
     forwarder.on('mapping:added', ({ gateway, mapping, externalIp }) =>
@@ -571,7 +571,7 @@ export class Client extends EventEmitter<ClientEvents> {
             }),
       mayConnect: () => this.#peerCount < MAX_PEERS_TOTAL,
       needPeers: (ih) => this.#dht?.lookup(ih),
-      dhtPort: () => this.#dht?.stats().port || undefined,
+      dhtPort: () => this.#dht?.port || undefined,
       dhtNodeHint: (host, port) => this.#dht?.nodeHint(host, port),
       pex: this.#o.pex !== false,
       uploadSlots: this.#o.uploadSlots ?? DEFAULT_UPLOAD_SLOTS,

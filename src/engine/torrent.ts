@@ -19,6 +19,7 @@ import type { Clock, TimerHandle } from '../clock.js';
 import type { Announcer, TrackerStatus } from '../discovery/announcer.js';
 import type { PeerAddress } from '../discovery/peer-address.js';
 import { ConfluenceError, throwIfAborted } from '../errors.js';
+import { ipBytes, unmapIpv4 } from '../ip.js';
 import type { Geometry, PieceIndex } from '../metainfo/geometry.js';
 import { parseInfo, type TorrentInfo } from '../metainfo/info.js';
 import type { InfoHash } from '../metainfo/infohash.js';
@@ -754,7 +755,8 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
 
   #extendedHandshake(wire: PeerWire): Buffer {
     const live = this.#live;
-    const yourIp = wire.remoteAddress ? ipBytes(wire.remoteAddress) : undefined;
+    const remote = wire.remoteAddress ? ipBytes(wire.remoteAddress) : undefined;
+    const yourIp = remote ? unmapIpv4(remote) : undefined;
     return encodeExtendedHandshake({
       m: new Map([
         [UT_METADATA_EXTENSION, UT_METADATA_ID],
@@ -1036,9 +1038,4 @@ export class Torrent extends EventEmitter<TorrentEvents> implements PeerHost {
 
 export class PeerBannedError extends ConfluenceError {
   readonly code = 'ERR_PEER_BANNED';
-}
-
-function ipBytes(host: string): Uint8Array | undefined {
-  const v4 = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(host.replace(/^::ffff:/, ''));
-  return v4 ? Uint8Array.from(v4.slice(1).map(Number)) : undefined;
 }

@@ -7,7 +7,7 @@
  * are 'reserved'. Addresses that embed an IPv4 address (IPv4-mapped, NAT64 64:ff9b::/96, 6to4)
  * take the class of the embedded address, so ::ffff:127.0.0.1 is loopback.
  */
-import { isIPv4, isIPv6 } from 'node:net';
+import { ipBytes } from '../ip.js';
 
 export type AddressClass =
   | 'public'
@@ -76,16 +76,6 @@ export function isLoopbackIp(ip: string): boolean {
   return classifyAddress(ip) === 'loopback';
 }
 
-/** 4 bytes for IPv4, 16 for IPv6; undefined when `ip` is neither. */
-export function ipBytes(ip: string): Uint8Array | undefined {
-  let s = ip.startsWith('[') && ip.endsWith(']') ? ip.slice(1, -1) : ip;
-  const zone = s.indexOf('%');
-  if (zone >= 0) s = s.slice(0, zone);
-  if (isIPv4(s)) return Uint8Array.from(s.split('.').map(Number));
-  if (!isIPv6(s)) return undefined;
-  return ipv6Bytes(s);
-}
-
 function classifyBytes(bytes: Uint8Array): AddressClass {
   const rules = bytes.length === 4 ? V4_RULES : V6_RULES;
   for (const rule of rules) {
@@ -106,36 +96,6 @@ function matches(bytes: Uint8Array, rule: Rule): boolean {
   return true;
 }
 
-/** `s` is already known to be valid IPv6 (node:net said so), possibly ending in dotted IPv4. */
-function ipv6Bytes(s: string): Uint8Array {
-  let text = s;
-  const tail: number[] = [];
-  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
-  if (dotted) {
-    const [a, b, c, d] = dotted.slice(1).map(Number) as [number, number, number, number];
-    tail.push((a << 8) | b, (c << 8) | d);
-    text = text.slice(0, dotted.index);
-    // What is left ends in ':' ('::ffff:') or '::' ('::'); only a '::' is part of the address.
-    if (!text.endsWith('::')) text = text.slice(0, -1);
-  }
-  const groups = (part: string) => (part === '' ? [] : part.split(':').map((g) => Number.parseInt(g, 16)));
-  const gap = text.indexOf('::');
-  let words: number[];
-  if (gap >= 0) {
-    const head = groups(text.slice(0, gap));
-    const back = groups(text.slice(gap + 2));
-    words = [...head, ...zeros(8 - head.length - back.length - tail.length), ...back, ...tail];
-  } else {
-    words = [...groups(text), ...tail];
-  }
-  const out = new Uint8Array(16);
-  words.forEach((w, i) => {
-    out[2 * i] = w >> 8;
-    out[2 * i + 1] = w & 0xff;
-  });
-  return out;
-}
-
 function zeros(n: number): number[] {
-  return new Array<number>(Math.max(0, n)).fill(0);
+  return new Array<number>(n).fill(0);
 }

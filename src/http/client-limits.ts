@@ -5,7 +5,7 @@
  * worth of work. Memory is bounded by the open requests: a client's entry goes with its last one.
  */
 import type { IncomingMessage } from 'node:http';
-import { ipBytes } from './address-class.js';
+import { ipBytes } from '../ip.js';
 
 export const DEFAULT_MAX_REQUESTS_PER_CLIENT = 64;
 /** What a refused client is told to wait before trying again. */

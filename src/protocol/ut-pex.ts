@@ -12,9 +12,10 @@
  * rather than imported from discovery/, which sits beside protocol/ in the layer table; it has the
  * same shape as discovery's PeerAddress, so values pass between the two unchanged.
  */
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIPv4 } from 'node:net';
 import { type Clock, systemClock } from '../clock.js';
 import { InternalError } from '../errors.js';
+import { formatIp, ipBytes, unmapIpv4 } from '../ip.js';
 import { type BDict, BencodeError, type BValue, decodeAll, encode, isDict } from '../metainfo/bencode.js';
 import { WireProtocolError } from './errors.js';
 
@@ -93,7 +94,8 @@ function compact(list: readonly PexAddress[], family: Family): Uint8Array {
     if (!Number.isInteger(p.port) || p.port < 1 || p.port > 0xffff) {
       throw new InternalError(`ut_pex: port ${p.port} outside 1..65535`);
     }
-    const ip = family === 4 ? (isIPv4(p.host) ? ipv4Bytes(p.host) : undefined) : ipv6Bytes(p.host);
+    const bytes = ipBytes(p.host);
+    const ip = bytes?.length === (family === 4 ? 4 : 16) ? bytes : undefined;
     if (ip === undefined)
       throw new InternalError(`ut_pex: ${JSON.stringify(p.host)} is not an IPv${family} address`);
     out.set(ip, i * size);
@@ -181,62 +183,10 @@ function decodeEntries(
     const port = (b[o + size - 2]! << 8) | b[o + size - 1]!;
     if (port === 0) continue;
     const ip = b.subarray(o, o + size - 2);
-    peers.push({ host: family === 4 ? formatIPv4(ip) : formatIPv6(ip), port });
+    peers.push({ host: formatIp(ip), port });
     indexes.push(i);
   }
   return { peers, indexes, count };
-}
-
-function ipv4Bytes(host: string): Uint8Array {
-  return Uint8Array.from(host.split('.').map(Number));
-}
-
-/** The 16 bytes of an IPv6 literal (a zone suffix is local and dropped), or undefined if it is none. */
-function ipv6Bytes(literal: string): Uint8Array | undefined {
-  if (!isIPv6(literal)) return undefined;
-  let text = literal.split('%')[0]!;
-  const groups: number[] = [];
-  const tail: number[] = [];
-  if (text.includes('.')) {
-    const cut = text.lastIndexOf(':');
-    const [a, b, c, e] = ipv4Bytes(text.slice(cut + 1));
-    tail.push((a! << 8) | b!, (c! << 8) | e!);
-    text = text.slice(0, text.endsWith('::', cut + 1) ? cut + 1 : cut);
-  }
-  const [head, rest] = text.split('::') as [string, string | undefined];
-  const left = head === '' ? [] : head.split(':');
-  const right = rest === undefined || rest === '' ? [] : rest.split(':');
-  const gap = rest === undefined ? 0 : 8 - left.length - right.length - tail.length;
-  for (const g of left) groups.push(Number.parseInt(g, 16));
-  for (let i = 0; i < gap; i++) groups.push(0);
-  for (const g of right) groups.push(Number.parseInt(g, 16));
-  groups.push(...tail);
-  const out = new Uint8Array(16);
-  groups.forEach((g, i) => {
-    out[2 * i] = g >> 8;
-    out[2 * i + 1] = g & 0xff;
-  });
-  return out;
-}
-
-function formatIPv4(ip: Uint8Array): string {
-  return `${ip[0]}.${ip[1]}.${ip[2]}.${ip[3]}`;
-}
-
-/** RFC 5952 text form: lower-case hex, no leading zeros, the first longest run of 2+ zero groups as '::'. */
-function formatIPv6(ip: Uint8Array): string {
-  const groups: number[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push((ip[i]! << 8) | ip[i + 1]!);
-  let best = { start: -1, length: 1 };
-  for (let i = 0; i < 8; ) {
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > best.length) best = { start: i, length: j - i };
-    i = Math.max(j, i + 1);
-  }
-  const hex = (g: number[]) => g.map((n) => n.toString(16)).join(':');
-  if (best.start < 0) return hex(groups);
-  return `${hex(groups.slice(0, best.start))}::${hex(groups.slice(best.start + best.length))}`;
 }
 
 /** A peer we are connected to, as PexState advertises it. */
@@ -332,9 +282,8 @@ function advertised(p: PexPeer): Advertised {
     throw new InternalError(`ut_pex: flags ${flags} are not a byte`);
   }
   if (isIPv4(host)) return { family: 4, address: { host, port }, flags };
-  const ip = ipv6Bytes(host);
-  if (ip === undefined) throw new InternalError(`ut_pex: ${JSON.stringify(host)} is not an IP address`);
-  const mapped = ip.subarray(0, 10).every((b) => b === 0) && ip[10] === 0xff && ip[11] === 0xff;
-  if (mapped) return { family: 4, address: { host: formatIPv4(ip.subarray(12)), port }, flags };
-  return { family: 6, address: { host: formatIPv6(ip), port }, flags };
+  const bytes = ipBytes(host);
+  if (bytes?.length !== 16) throw new InternalError(`ut_pex: ${JSON.stringify(host)} is not an IP address`);
+  const ip = unmapIpv4(bytes);
+  return { family: ip.length === 4 ? 4 : 6, address: { host: formatIp(ip), port }, flags };
 }

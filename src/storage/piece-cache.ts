@@ -30,16 +30,21 @@
  * a power loss (not covered) the file system may lose recent pieces; on file systems that do not
  * order data before metadata it could also keep a renamed piece with zeroed blocks.
  */
-import { EventEmitter } from 'node:events';
 import { close, closeSync, open, openSync, read, unlinkSync, writeSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Clock, systemClock, type TimerHandle } from '../clock.js';
-import { AbortedError, ConfluenceError, InternalError, throwIfAborted } from '../errors.js';
-import type { PieceIndex } from '../metainfo/geometry.js';
-import { pieceHash, type TorrentInfo } from '../metainfo/info.js';
+import { ConfluenceError, throwIfAborted } from '../errors.js';
+import type { TorrentInfo } from '../metainfo/info.js';
 import { CapacityLedger } from './capacity-ledger.js';
 import { FileHasher } from './file-hasher.js';
+import {
+  type KeyedStore,
+  KeyedTorrentStorage,
+  KeyedTorrents,
+  type PieceKey,
+  pieceKeys,
+} from './keyed-storage.js';
 import {
   PieceNotStoredError,
   type PieceStore,
@@ -47,7 +52,6 @@ import {
   StorageError,
   type StoreStats,
   type TorrentStorage,
-  type TorrentStorageEvents,
 } from './piece-store.js';
 
 /** Open read handles kept for complete pieces (streaming re-reads the same piece many times). */
@@ -62,8 +66,6 @@ const STAT_CONCURRENCY = 64;
 const LRU_FILE = 'lru';
 const LRU_HEADER = 'confluence-ts lru 1';
 const KEY = /^[0-9a-f]{40}$/;
-
-type PieceKey = string;
 
 interface CachedHandle {
   readonly fd: number;
@@ -80,14 +82,14 @@ export interface PieceCacheOptions {
   readonly clock?: Clock;
 }
 
-export class PieceCache implements PieceStore {
+export class PieceCache implements PieceStore, KeyedStore {
   readonly #root: string;
   readonly #partialDir: string;
   readonly #hasher: FileHasher;
   readonly #clock: Clock;
   readonly #ledger: CapacityLedger;
   /** Open torrents that map each key (a key may be several pieces of several torrents). */
-  readonly #mapped = new Map<PieceKey, Set<CacheTorrentStorage>>();
+  readonly #torrents = new KeyedTorrents();
   readonly #handles = new Map<PieceKey, Promise<CachedHandle>>();
   readonly #madeDirs = new Set<string>();
   #partialSeq = 0;
@@ -148,15 +150,8 @@ export class PieceCache implements PieceStore {
   }
 
   async openTorrent(info: TorrentInfo): Promise<TorrentStorage> {
-    const ts = new CacheTorrentStorage(this, info);
-    for (const key of ts.keys()) {
-      let set = this.#mapped.get(key);
-      if (!set) {
-        set = new Set();
-        this.#mapped.set(key, set);
-      }
-      set.add(ts);
-    }
+    const ts = new KeyedTorrentStorage(this, info);
+    this.#torrents.add(ts);
     return ts;
   }
 
@@ -197,7 +192,7 @@ export class PieceCache implements PieceStore {
     };
   }
 
-  // --- used by CacheTorrentStorage and CacheWriter ---------------------------------------------
+  // --- KeyedStore, for the torrents; and for CacheWriter --------------------------------------
 
   has(key: PieceKey, size: number): boolean {
     return this.#ledger.sizeOf(key) === size;
@@ -215,12 +210,13 @@ export class PieceCache implements PieceStore {
     this.#misses++;
   }
 
-  unmap(ts: CacheTorrentStorage): void {
-    for (const key of ts.keys()) {
-      const set = this.#mapped.get(key);
-      set?.delete(ts);
-      if (set?.size === 0) this.#mapped.delete(key);
-    }
+  unmap(ts: KeyedTorrentStorage): void {
+    this.#torrents.remove(ts);
+  }
+
+  startWriter(key: PieceKey, size: number): PieceWriter {
+    this.reserve(size);
+    return new CacheWriter(this, key, this.partialPath(key), size);
   }
 
   /** Takes a piece's size from the capacity, evicting what the ledger chooses (throws CacheFullError). */
@@ -320,7 +316,7 @@ export class PieceCache implements PieceStore {
   #removed(key: PieceKey): void {
     this.#dropHandle(key);
     this.#lruChanged();
-    for (const ts of [...(this.#mapped.get(key) ?? [])]) ts.evicted(key);
+    this.#torrents.evicted(key);
   }
 
   #lruChanged(): void {
@@ -434,14 +430,6 @@ export function parseLru(text: string): [string, number][] {
   return out;
 }
 
-function pieceKeys(info: TorrentInfo): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < info.geometry.pieceCount; i++) {
-    out.push(Buffer.from(pieceHash(info, i as PieceIndex)).toString('hex'));
-  }
-  return out;
-}
-
 async function statAll(
   items: readonly { key: PieceKey; path: string }[],
   signal: AbortSignal | undefined,
@@ -458,98 +446,6 @@ async function statAll(
   };
   await Promise.all(Array.from({ length: Math.min(STAT_CONCURRENCY, items.length) }, worker));
   return out;
-}
-
-class CacheTorrentStorage extends EventEmitter<TorrentStorageEvents> implements TorrentStorage {
-  readonly #cache: PieceCache;
-  readonly #info: TorrentInfo;
-  readonly #keys: PieceKey[];
-  /** Indexes of each key in this torrent (equal pieces share a key). */
-  readonly #indexes = new Map<PieceKey, PieceIndex[]>();
-  /** Pins taken through this torrent, released on close. */
-  readonly #pins = new Map<PieceIndex, number>();
-  #closed = false;
-
-  constructor(cache: PieceCache, info: TorrentInfo) {
-    super();
-    this.#cache = cache;
-    this.#info = info;
-    this.#keys = pieceKeys(info);
-    this.#keys.forEach((key, i) => {
-      const list = this.#indexes.get(key);
-      if (list) list.push(i as PieceIndex);
-      else this.#indexes.set(key, [i as PieceIndex]);
-    });
-  }
-
-  keys(): Iterable<PieceKey> {
-    return this.#indexes.keys();
-  }
-
-  get capacity(): number | undefined {
-    return this.#cache.capacity;
-  }
-
-  room(): number {
-    return this.#cache.room();
-  }
-
-  isComplete(index: PieceIndex): boolean {
-    return this.#cache.has(this.#keys[index]!, this.#info.geometry.pieceSize(index));
-  }
-
-  read(
-    index: PieceIndex,
-    offset: number,
-    length: number,
-    target: Buffer,
-    opts: { signal?: AbortSignal } = {},
-  ): Promise<number> {
-    if (opts.signal?.aborted) return Promise.reject(new AbortedError({ cause: opts.signal.reason }));
-    return this.#cache.read(this.#keys[index]!, offset, length, target);
-  }
-
-  beginPiece(index: PieceIndex): PieceWriter {
-    if (this.#closed) throw new StorageError('storage is closed');
-    const key = this.#keys[index]!;
-    const size = this.#info.geometry.pieceSize(index);
-    this.#cache.reserve(size);
-    return new CacheWriter(this.#cache, key, this.#cache.partialPath(key), size);
-  }
-
-  pin(index: PieceIndex): void {
-    if (this.#closed) return;
-    this.#pins.set(index, (this.#pins.get(index) ?? 0) + 1);
-    this.#cache.pin(this.#keys[index]!);
-  }
-
-  unpin(index: PieceIndex): void {
-    if (this.#closed) return;
-    const n = this.#pins.get(index);
-    if (n === undefined)
-      throw new InternalError(`unpin of piece ${index}, which this torrent has not pinned`);
-    if (n > 1) this.#pins.set(index, n - 1);
-    else this.#pins.delete(index);
-    this.#cache.unpin(this.#keys[index]!);
-  }
-
-  recordMiss(): void {
-    this.#cache.recordMiss();
-  }
-
-  /** The cache no longer holds `key`. */
-  evicted(key: PieceKey): void {
-    for (const index of this.#indexes.get(key) ?? []) this.emit('piece:evicted', { index });
-  }
-
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    for (const [index, n] of this.#pins) for (let k = 0; k < n; k++) this.#cache.unpin(this.#keys[index]!);
-    this.#pins.clear();
-    this.#cache.unmap(this);
-    this.removeAllListeners();
-  }
 }
 
 /**

@@ -20,17 +20,23 @@
  *   the last write at most every LRU_WRITE_MS and on close; a completion writes it at once.
  * - Metainfo lives in its own table, outside the capacity, never evicted (`metainfo`).
  */
-import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { type Clock, systemClock, type TimerHandle } from '../clock.js';
-import { AbortedError, ConfluenceError, InternalError } from '../errors.js';
-import { BLOCK_SIZE, type PieceIndex } from '../metainfo/geometry.js';
-import { pieceHash, type TorrentInfo } from '../metainfo/info.js';
+import { ConfluenceError, InternalError } from '../errors.js';
+import { BLOCK_SIZE } from '../metainfo/geometry.js';
+import type { TorrentInfo } from '../metainfo/info.js';
 import type { InfoHash } from '../metainfo/infohash.js';
 import { CapacityLedger } from './capacity-ledger.js';
 import { FileHasher } from './file-hasher.js';
+import {
+  type KeyedStore,
+  KeyedTorrentStorage,
+  KeyedTorrents,
+  type PieceKey,
+  pieceKeys,
+} from './keyed-storage.js';
 import type { MetainfoStore } from './metainfo-store.js';
 import { LRU_WRITE_MS } from './piece-cache.js';
 import {
@@ -40,11 +46,8 @@ import {
   StorageError,
   type StoreStats,
   type TorrentStorage,
-  type TorrentStorageEvents,
 } from './piece-store.js';
 import { CREATE_SCHEMA, firstBlockRowid, SCHEMA_VERSION, SELECT_BLOCK_RANGE } from './sqlite-schema.js';
-
-type PieceKey = string;
 
 export interface SqliteStoreOptions {
   /** The database file (created with its directory when missing). */
@@ -76,7 +79,7 @@ interface Open {
   readonly st: Statements;
 }
 
-export class SqliteStore implements PieceStore {
+export class SqliteStore implements PieceStore, KeyedStore {
   readonly metainfo: MetainfoStore;
   readonly #path: string;
   readonly #hasher: FileHasher;
@@ -84,7 +87,7 @@ export class SqliteStore implements PieceStore {
   readonly #ledger: CapacityLedger;
   /** Piece id of every complete piece. */
   readonly #ids = new Map<PieceKey, number>();
-  readonly #mapped = new Map<PieceKey, Set<SqliteTorrentStorage>>();
+  readonly #torrents = new KeyedTorrents();
   /** Use sequence numbers not yet written, per piece id. */
   readonly #unsavedUse = new Map<number, number>();
   #useSeq = 0;
@@ -156,15 +159,8 @@ export class SqliteStore implements PieceStore {
 
   async openTorrent(info: TorrentInfo): Promise<TorrentStorage> {
     this.#statements();
-    const ts = new SqliteTorrentStorage(this, info);
-    for (const key of ts.keys()) {
-      let set = this.#mapped.get(key);
-      if (!set) {
-        set = new Set();
-        this.#mapped.set(key, set);
-      }
-      set.add(ts);
-    }
+    const ts = new KeyedTorrentStorage(this, info);
+    this.#torrents.add(ts);
     return ts;
   }
 
@@ -208,7 +204,7 @@ export class SqliteStore implements PieceStore {
     };
   }
 
-  // --- used by SqliteTorrentStorage and SqliteWriter ------------------------------------------
+  // --- KeyedStore, for the torrents; and for SqliteWriter -------------------------------------
 
   has(key: PieceKey, size: number): boolean {
     return this.#ledger.sizeOf(key) === size;
@@ -226,12 +222,12 @@ export class SqliteStore implements PieceStore {
     this.#misses++;
   }
 
-  unmap(ts: SqliteTorrentStorage): void {
-    for (const key of ts.keys()) {
-      const set = this.#mapped.get(key);
-      set?.delete(ts);
-      if (set?.size === 0) this.#mapped.delete(key);
-    }
+  unmap(ts: KeyedTorrentStorage): void {
+    this.#torrents.remove(ts);
+  }
+
+  startWriter(key: PieceKey, size: number): PieceWriter {
+    return new SqliteWriter(this, this.beginPiece(size), key, size);
   }
 
   /** Takes `size` bytes of capacity (evicting, or throwing CacheFullError) and a new piece row. */
@@ -378,7 +374,7 @@ export class SqliteStore implements PieceStore {
   }
 
   #removed(key: PieceKey): void {
-    for (const ts of [...(this.#mapped.get(key) ?? [])]) ts.evicted(key);
+    this.#torrents.evicted(key);
   }
 
   #used(id: number): void {
@@ -421,14 +417,6 @@ function prepare(db: Database.Database): Statements {
   };
 }
 
-function pieceKeys(info: TorrentInfo): PieceKey[] {
-  const out: PieceKey[] = [];
-  for (let i = 0; i < info.geometry.pieceCount; i++) {
-    out.push(Buffer.from(pieceHash(info, i as PieceIndex)).toString('hex'));
-  }
-  return out;
-}
-
 /** Metainfo in the store's own table: not piece data, so outside the capacity and never evicted. */
 class SqliteMetainfo implements MetainfoStore {
   readonly #statements: () => Open;
@@ -464,94 +452,6 @@ class SqliteMetainfo implements MetainfoStore {
     } catch (e) {
       throw new StorageError(`metainfo of ${ih} failed in SQLite`, { cause: e });
     }
-  }
-}
-
-class SqliteTorrentStorage extends EventEmitter<TorrentStorageEvents> implements TorrentStorage {
-  readonly #store: SqliteStore;
-  readonly #info: TorrentInfo;
-  readonly #keys: PieceKey[];
-  readonly #indexes = new Map<PieceKey, PieceIndex[]>();
-  readonly #pins = new Map<PieceIndex, number>();
-  #closed = false;
-
-  constructor(store: SqliteStore, info: TorrentInfo) {
-    super();
-    this.#store = store;
-    this.#info = info;
-    this.#keys = pieceKeys(info);
-    this.#keys.forEach((key, i) => {
-      const list = this.#indexes.get(key);
-      if (list) list.push(i as PieceIndex);
-      else this.#indexes.set(key, [i as PieceIndex]);
-    });
-  }
-
-  keys(): Iterable<PieceKey> {
-    return this.#indexes.keys();
-  }
-
-  get capacity(): number | undefined {
-    return this.#store.capacity;
-  }
-
-  room(): number {
-    return this.#store.room();
-  }
-
-  isComplete(index: PieceIndex): boolean {
-    return this.#store.has(this.#keys[index]!, this.#info.geometry.pieceSize(index));
-  }
-
-  read(
-    index: PieceIndex,
-    offset: number,
-    length: number,
-    target: Buffer,
-    opts: { signal?: AbortSignal } = {},
-  ): Promise<number> {
-    if (opts.signal?.aborted) return Promise.reject(new AbortedError({ cause: opts.signal.reason }));
-    return this.#store.read(this.#keys[index]!, offset, length, target);
-  }
-
-  beginPiece(index: PieceIndex): PieceWriter {
-    if (this.#closed) throw new StorageError('storage is closed');
-    const size = this.#info.geometry.pieceSize(index);
-    const id = this.#store.beginPiece(size);
-    return new SqliteWriter(this.#store, id, this.#keys[index]!, size);
-  }
-
-  pin(index: PieceIndex): void {
-    if (this.#closed) return;
-    this.#pins.set(index, (this.#pins.get(index) ?? 0) + 1);
-    this.#store.pin(this.#keys[index]!);
-  }
-
-  unpin(index: PieceIndex): void {
-    if (this.#closed) return;
-    const n = this.#pins.get(index);
-    if (n === undefined)
-      throw new InternalError(`unpin of piece ${index}, which this torrent has not pinned`);
-    if (n > 1) this.#pins.set(index, n - 1);
-    else this.#pins.delete(index);
-    this.#store.unpin(this.#keys[index]!);
-  }
-
-  recordMiss(): void {
-    this.#store.recordMiss();
-  }
-
-  evicted(key: PieceKey): void {
-    for (const index of this.#indexes.get(key) ?? []) this.emit('piece:evicted', { index });
-  }
-
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    for (const [index, n] of this.#pins) for (let k = 0; k < n; k++) this.#store.unpin(this.#keys[index]!);
-    this.#pins.clear();
-    this.#store.unmap(this);
-    this.removeAllListeners();
   }
 }
 

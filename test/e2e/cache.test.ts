@@ -4,22 +4,25 @@
  * downloads, restart, and never a wrong byte.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { describe, test } from 'node:test';
 import { Geometry } from '../../src/metainfo/geometry.js';
 import { decodeExtendedHandshake, encodeExtendedHandshake } from '../../src/protocol/extension.js';
 import { decodeLtDontHave } from '../../src/protocol/lt-donthave.js';
 import { PeerWire } from '../../src/protocol/peer-wire.js';
-import { getBytes, makeFixture, startLibtorrentSeeder, startTestService } from '../harness/index.js';
-
-const MAIN = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.js');
+import {
+  getBytes,
+  loopbackServiceArgs,
+  makeFixture,
+  startLibtorrentSeeder,
+  startServiceProcess,
+  startTestService,
+} from '../harness/index.js';
 
 describe('/cache and DELETE /torrent', () => {
   test('the cache reports its use; deleting a torrent removes its pieces and metainfo; unknown is 404', async () => {
@@ -137,7 +140,7 @@ describe('crash safety of the service', () => {
     };
     try {
       for (let round = 0; round < 20; round++) {
-        const svc = await startProcess(dataDir);
+        const svc = await startServiceProcess(loopbackServiceArgs(dataDir));
         // A stream from a random place, killed after a random time.
         const start = rand(file.length);
         const ac = new AbortController();
@@ -151,7 +154,7 @@ describe('crash safety of the service', () => {
         ac.abort();
         await pending;
       }
-      const last = await startProcess(dataDir);
+      const last = await startServiceProcess(loopbackServiceArgs(dataDir));
       try {
         const r = await getBytes(url(last.url));
         assert.equal(r.status, 200);
@@ -169,27 +172,3 @@ describe('crash safety of the service', () => {
     }
   });
 });
-
-async function startProcess(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(
-    process.execPath,
-    [
-      MAIN,
-      '-addr=127.0.0.1:0',
-      '-torrentAddr=127.0.0.1:0',
-      `-dataDir=${dataDir}`,
-      '-disableTrackers',
-      '-dht=false',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  const lines = createInterface({ input: child.stderr! });
-  for await (const line of lines) {
-    const entry = JSON.parse(line) as { msg?: string; address?: string };
-    if (entry.msg === 'serving http') {
-      lines.on('line', () => undefined);
-      return { child, url: `http://${entry.address}` };
-    }
-  }
-  throw new Error(`the service exited (${child.exitCode}) before serving`);
-}

@@ -3,29 +3,18 @@
  * answers /health, and a clean exit on SIGTERM and SIGINT.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { describe, test } from 'node:test';
+import { SERVICE_MAIN, startServiceProcess } from '../harness/index.js';
 
-const MAIN = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.js');
+const MAIN = SERVICE_MAIN;
 
 function run(args: string[]) {
   return spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', timeout: 20_000 });
-}
-
-/** Starts the service and resolves with its HTTP address once it logs that it is serving. */
-async function startProcess(args: string[]): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-  const lines = createInterface({ input: child.stderr! });
-  for await (const line of lines) {
-    const entry = JSON.parse(line) as { msg?: string; address?: string };
-    if (entry.msg === 'serving http') return { child, url: `http://${entry.address}` };
-  }
-  throw new Error(`the service exited (${child.exitCode}) before serving`);
 }
 
 describe('command line', () => {
@@ -62,7 +51,7 @@ describe('command line', () => {
     test(`starts with Go-style flags, answers /health, and exits 0 on ${signal}`, async () => {
       const dataDir = await mkdtemp(join(tmpdir(), 'ct-cli-'));
       try {
-        const { child, url } = await startProcess([
+        const { child, url } = await startServiceProcess([
           '-addr',
           '127.0.0.1:0',
           '--torrentAddr=127.0.0.1:0',

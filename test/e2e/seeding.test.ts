@@ -4,28 +4,26 @@
  * -seed keeps a complete torrent; SIGTERM during a stream exits 0 and the cache reopens cleanly.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
 import {
   type Fixture,
   getBytes,
+  loopbackServiceArgs,
   makeFixture,
   type OpenTracker,
   startAria2Leecher,
   startLibtorrentLeecher,
   startLibtorrentSeeder,
   startOpentracker,
+  startServiceProcess,
   startTestService,
   startTransmissionLeecher,
   type TestService,
 } from '../harness/index.js';
-
-const MAIN = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.js');
 
 describe('the service as the only seeder', () => {
   let fx: Fixture;
@@ -111,7 +109,7 @@ describe('clean shutdown', () => {
     try {
       const magnet = encodeURIComponent(fx.magnet({ peers: [`127.0.0.1:${seeder.port}`] }));
       const path = encodeURIComponent(fx.files[0]!.displayPath);
-      const first = await startProcess(dataDir);
+      const first = await startServiceProcess(loopbackServiceArgs(dataDir));
       const res = await fetch(`${first.url}/data?magnet=${magnet}&path=${path}`);
       const body = res.body!.getReader();
       await body.read(); // streaming has started
@@ -123,7 +121,7 @@ describe('clean shutdown', () => {
       assert.ok(Date.now() - t0 < 8000, `stopped in ${Date.now() - t0} ms`);
       await body.cancel().catch(() => undefined);
 
-      const second = await startProcess(dataDir);
+      const second = await startServiceProcess(loopbackServiceArgs(dataDir));
       try {
         const again = await getBytes(`${second.url}/data?magnet=${magnet}&path=${path}`);
         assert.ok(again.body.equals(fx.expectedBytes(fx.files[0]!.displayPath, 0, fx.files[0]!.length)));
@@ -137,28 +135,3 @@ describe('clean shutdown', () => {
     }
   });
 });
-
-async function startProcess(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(
-    process.execPath,
-    [
-      MAIN,
-      '-addr=127.0.0.1:0',
-      '-torrentAddr=127.0.0.1:0',
-      `-dataDir=${dataDir}`,
-      '-disableTrackers',
-      '-dht=false',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  const lines = createInterface({ input: child.stderr! });
-  for await (const line of lines) {
-    const entry = JSON.parse(line) as { msg?: string; address?: string };
-    if (entry.msg === 'serving http') {
-      // Keep draining the log so the service never blocks on a full pipe.
-      lines.on('line', () => undefined);
-      return { child, url: `http://${entry.address}` };
-    }
-  }
-  throw new Error('the service exited before serving');
-}

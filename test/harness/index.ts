@@ -17,6 +17,7 @@ export * from './poll.js';
 export * from './procs.js';
 export * from './programs.js';
 export * from './service.js';
+export * from './service-process.js';
 export * from './torrent-file.js';
 export * from './transmission.js';
 export * from './verify.js';

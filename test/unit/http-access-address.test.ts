@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { type AddressClass, classifyAddress, ipBytes, isLoopbackIp } from '../../src/http/address-class.js';
+import { type AddressClass, classifyAddress, isLoopbackIp } from '../../src/http/address-class.js';
 import { clientKey, clientOf } from '../../src/http/client-limits.js';
 import { addressRefusal } from '../../src/http/metainfo-url.js';
+import { ipBytes } from '../../src/ip.js';
 
 const CASES: readonly [string, AddressClass][] = [
   // IPv4

@@ -1,6 +1,6 @@
 /**
  * Imports point down the layer table of the README only: cli → http → engine → {discovery,
- * protocol, storage} → metainfo → the shared leaves (errors, clock). The engine never knows about
+ * protocol, storage} → metainfo → the shared leaves (errors, clock, ip). The engine never knows about
  * HTTP; storage never knows about peers.
  */
 import assert from 'node:assert/strict';
@@ -20,6 +20,7 @@ const RANK: Record<string, number> = {
   metainfo: 1,
   'errors.ts': 0,
   'clock.ts': 0,
+  'ip.ts': 0,
 };
 
 function layerOf(file: string): string {
